@@ -1,0 +1,49 @@
+"""The `hookstream` command. Each module in this package adds one subcommand:
+
+    def register(commands: argparse._SubParsersAction) -> None:
+        parser = commands.add_parser("name", help="...")
+        parser.set_defaults(run=run)          # run(args, settings) -> int
+
+so a new command is a new file, not an edit of a shared one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from hookstream import __version__
+from hookstream.errors import ConfigError
+from hookstream.logging import configure_logging
+from hookstream.settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hookstream", description="Meta webhooks into Kafka.")
+    parser.add_argument("--version", action="version", version=f"hookstream {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}").register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.load(os.environ)
+        configure_logging(settings.log_format, settings.log_level)
+        return int(args.run(args, settings) or 0)
+    except ConfigError as exc:
+        print(f"hookstream {args.command}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

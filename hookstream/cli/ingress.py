@@ -1,0 +1,26 @@
+"""`hookstream ingress`: the webhook ingress on uvicorn (uvloop + httptools)."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from hookstream.cli._common import add_listen_options
+from hookstream.settings import Settings
+from ingress.app import create_app
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("ingress", help="serve Meta webhooks into Kafka")
+    add_listen_options(parser, 8000)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    settings.ingress.require()
+    uvicorn.run(
+        create_app(settings), host=args.host, port=args.port, loop="uvloop", http="httptools",
+        log_level="warning", access_log=False, lifespan="on",
+    )
+    return 0

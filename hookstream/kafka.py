@@ -1,0 +1,130 @@
+"""Kafka client factories and topic management, shared by every service.
+
+Producers always use acks=all; idempotence follows the settings (on for real Kafka, off for the
+embedded broker, which cannot answer InitProducerId).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from hookstream.errors import HookstreamError
+from hookstream.logging import event, get_logger
+from hookstream.settings import KafkaSettings
+
+log = get_logger("kafka")
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    config: dict[str, str] = field(default_factory=dict)
+
+
+# Names after the prefix. The ledger is compacted: one record per delivered command id.
+PIPELINE_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("inbound"),
+    TopicSpec("outbound"),
+    TopicSpec("analytics"),
+    TopicSpec("dlq"),
+    TopicSpec("sender-ledger", {"cleanup.policy": "compact"}),
+)
+
+
+def connection_config(settings: KafkaSettings) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "request_timeout_ms": int(settings.request_timeout_s * 1000),
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.sasl_mechanism:
+        config.update(
+            sasl_mechanism=settings.sasl_mechanism,
+            sasl_plain_username=settings.sasl_username,
+            sasl_plain_password=settings.sasl_password.reveal(),
+        )
+    return config
+
+
+def new_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:
+    config = connection_config(settings)
+    config.update(
+        acks="all",
+        enable_idempotence=settings.enable_idempotence,
+        linger_ms=settings.linger_ms,
+        max_batch_size=256 * 1024,
+    )
+    config.update(overrides)
+    return AIOKafkaProducer(**config)
+
+
+def new_consumer(
+    settings: KafkaSettings, *topics: str, group_id: str | None, **overrides: Any
+) -> AIOKafkaConsumer:
+    config = connection_config(settings)
+    config.update(
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_uncommitted",
+    )
+    config.update(overrides)
+    return AIOKafkaConsumer(*topics, **config)
+
+
+def new_admin(settings: KafkaSettings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**connection_config(settings))
+
+
+async def ensure_topics(
+    settings: KafkaSettings, specs: Iterable[TopicSpec] = PIPELINE_TOPICS
+) -> list[str]:
+    """Create the pipeline's topics with the configured partition count; existing ones stay."""
+    wanted = [
+        NewTopic(
+            name=settings.topic(spec.name),
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            topic_configs=dict(spec.config),
+        )
+        for spec in specs
+    ]
+    admin = new_admin(settings)
+    await admin.start()
+    try:
+        response = await admin.create_topics(wanted)
+    finally:
+        await admin.close()
+    created = []
+    for name, code, *_ in response.topic_errors:
+        if code not in (0, TOPIC_ALREADY_EXISTS):
+            raise HookstreamError(f"creating topic {name} failed with Kafka error code {code}")
+        if code == 0:
+            created.append(name)
+    event(log, "topics_ready", created=created, partitions=settings.partitions)
+    return created
+
+
+async def wait_for_broker(settings: KafkaSettings, timeout_s: float = 30.0) -> None:
+    """Block until the bootstrap servers answer a metadata request."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        admin = new_admin(settings)
+        try:
+            await admin.start()
+            await admin.close()
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            if asyncio.get_running_loop().time() > deadline:
+                raise HookstreamError(
+                    f"Kafka at {settings.bootstrap_servers} did not answer within {timeout_s}s"
+                ) from exc
+            await asyncio.sleep(0.2)

@@ -1,0 +1,1 @@
+"""The Starlette ingress: Meta webhook verification and intake, proactive sends, health, metrics."""

@@ -1,0 +1,108 @@
+"""Writes records to Kafka and says when they are durable (acks=all), within a deadline.
+
+Also owns readiness: a background check asks the broker for metadata every interval, so `/readyz`
+turns 503 while the broker is unreachable and back to 200 when it answers, without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from hookstream.errors import BrokerUnavailable
+from hookstream.kafka import new_producer
+from hookstream.logging import event, get_logger
+from hookstream.settings import KafkaSettings
+
+log = get_logger("ingress.publisher")
+
+KeyValue = tuple[bytes, bytes]
+
+
+def _consume_outcome(future: asyncio.Future[object]) -> None:
+    # Sends abandoned after a 503 still finish later; read their outcome so none goes unseen.
+    if not future.cancelled():
+        future.exception()
+
+
+class KafkaPublisher:
+    def __init__(self, settings: KafkaSettings, check_interval_s: float = 1.0) -> None:
+        self._settings = settings
+        self._check_interval_s = check_interval_s
+        self._producer: AIOKafkaProducer | None = None
+        self._started = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ready = False
+
+    async def start(self) -> None:
+        self._producer = new_producer(self._settings)
+        self._tasks.append(asyncio.create_task(self._start_and_watch(), name="publisher-watch"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._producer is not None and self._started:
+            await self._producer.stop()
+        self.ready = False
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise BrokerUnavailable("the publisher has not been started")
+        return self._producer
+
+    async def _start_and_watch(self) -> None:
+        while not self._started:
+            try:
+                await self.producer.start()
+                self._started = True
+            except Exception as exc:  # noqa: BLE001 - broker down at start: keep trying
+                event(log, "broker_unreachable_at_start", error=type(exc).__name__)
+                await asyncio.sleep(self._check_interval_s)
+        while True:
+            await self._check()
+            await asyncio.sleep(self._check_interval_s)
+
+    async def _check(self) -> None:
+        try:
+            await asyncio.wait_for(
+                self.producer.client.fetch_all_metadata(), timeout=self._check_interval_s * 2
+            )
+            healthy = True
+        except Exception:  # noqa: BLE001 - any failure means the broker does not answer
+            healthy = False
+        if healthy != self.ready:
+            event(log, "broker_ready" if healthy else "broker_unreachable")
+        self.ready = healthy
+
+    async def publish(self, topic: str, records: Sequence[KeyValue], deadline_s: float) -> None:
+        """Return once Kafka acknowledged every record; raise BrokerUnavailable otherwise."""
+        if not self._started:
+            raise BrokerUnavailable("the Kafka producer is not connected yet")
+        try:
+            await asyncio.wait_for(self._send_all(topic, records), timeout=deadline_s)
+        except TimeoutError:
+            self.ready = False
+            raise BrokerUnavailable(f"Kafka did not acknowledge within {deadline_s:.1f}s") from None
+        except BrokerUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every producer failure is a 503, not a 500
+            raise BrokerUnavailable(f"Kafka rejected the write: {type(exc).__name__}") from None
+
+    async def _send_all(self, topic: str, records: Sequence[KeyValue]) -> None:
+        futures = []
+        for key, value in records:
+            future = await self.producer.send(topic, value, key=key)
+            future.add_done_callback(_consume_outcome)
+            futures.append(future)
+        # asyncio.wait, not gather: a timeout must not cancel futures aiokafka still resolves.
+        done, pending = await asyncio.wait(futures)
+        for future in done:
+            if future.exception() is not None:
+                raise BrokerUnavailable(f"Kafka did not take a record: {future.exception()!r}")

@@ -1,0 +1,101 @@
+"""One webhook body → one Kafka record per event, keyed by conversation.
+
+Every entry and every `messaging[]`, `standby[]` and `changes[]` item becomes a record. What cannot
+be classified still goes through, as kind `unknown`: nothing in a verified body is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ingress.errors import MalformedBody
+from schemas.envelope import ENVELOPE_SCHEMA_VERSION, InboundEnvelope
+from schemas.events import (
+    NO_USER,
+    TEST_ENTRY_ID,
+    EventIdentity,
+    as_id,
+    content_hash,
+    identify_change,
+    identify_messaging,
+    platform_of,
+)
+from schemas.timestamps import to_millis
+
+_ITEM_LISTS = ("messaging", "standby", "changes")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    key: bytes
+    value: bytes
+    envelope: InboundEnvelope
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedBody(f"body is not valid JSON ({exc.msg} at {exc.pos})") from None
+    if not isinstance(data, dict):
+        raise MalformedBody("body must be a JSON object")
+    if not isinstance(data.get("entry"), list):
+        raise MalformedBody("body must have an 'entry' array")
+    return data
+
+
+def _events_of(entry: Any) -> Iterator[tuple[str, Any]]:
+    if not isinstance(entry, dict):
+        yield "messaging", entry
+        return
+    found = False
+    for source in _ITEM_LISTS:
+        items = entry.get(source)
+        if isinstance(items, list):
+            for item in items:
+                found = True
+                yield source, item
+    if not found:
+        yield "messaging", entry
+
+
+def _identify(obj: str, entry: Any, source: str, item: Any) -> EventIdentity:
+    entry_id = as_id(entry.get("id")) if isinstance(entry, dict) else ""
+    if isinstance(item, dict) and item is not entry:
+        if source == "changes":
+            return identify_change(obj, entry_id, item, entry.get("time"))
+        return identify_messaging(entry_id, item)
+    return EventIdentity("unknown", entry_id or NO_USER, NO_USER, f"unknown:h{content_hash(item)}",
+                         None)
+
+
+def split(data: dict[str, Any], received_at_ms: int, request_id: str) -> list[Record]:
+    obj = data.get("object")
+    obj = obj if isinstance(obj, str) else ""
+    records = []
+    for entry in data["entry"]:
+        entry_time = to_millis(entry.get("time")) if isinstance(entry, dict) else None
+        for source, item in _events_of(entry):
+            ident = _identify(obj, entry, source, item)
+            envelope = InboundEnvelope(
+                schema_version=ENVELOPE_SCHEMA_VERSION,
+                event_id=ident.event_id,
+                received_at_ms=received_at_ms,
+                platform=platform_of(obj, source),
+                object=obj,
+                page_id=ident.page_id,
+                user_id=ident.user_id,
+                conversation_id=ident.conversation_id,
+                kind=ident.kind,
+                source=source,
+                event_time_ms=ident.event_time_ms or entry_time or received_at_ms,
+                test=ident.page_id == TEST_ENTRY_ID,
+                request_id=request_id,
+                raw=item if isinstance(item, dict) else {"value": item},
+            )
+            records.append(Record(envelope.conversation_id.encode(), envelope.encode(), envelope))
+    return records

@@ -1,0 +1,1 @@
+"""faust-streaming processors: per-conversation processing, state, replies, analytics facts."""

@@ -1,0 +1,1 @@
+"""The data contracts of hookstream: envelopes, messages, commands, analytics rows, DDL."""

@@ -1,0 +1,1 @@
+"""Outbound delivery to the Graph Send API: retries, rate limits, ledger."""

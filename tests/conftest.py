@@ -1,0 +1,57 @@
+"""Shared fixtures: one embedded broker for the session, fresh topics per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+
+import pytest
+
+from hookstream.embedded.broker import EmbeddedBroker
+from hookstream.kafka import ensure_topics
+from hookstream.settings import IngressSettings, KafkaSettings, Secret, Settings
+
+TEST_SECRET = "test-app-secret"
+TEST_VERIFY_TOKEN = "test-verify-token"
+TEST_API_KEY = "test-api-key"
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    log_path = tmp_path_factory.mktemp("broker") / "broker.log"
+    with EmbeddedBroker(log_path=log_path) as running:
+        yield running
+
+
+def kafka_settings_for(broker: EmbeddedBroker, partitions: int = 4) -> KafkaSettings:
+    return KafkaSettings(
+        bootstrap_servers=broker.bootstrap_servers,
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+        partitions=partitions,
+        enable_idempotence=False,
+        request_timeout_s=5.0,
+    )
+
+
+@pytest.fixture
+async def kafka_settings(broker: EmbeddedBroker) -> AsyncIterator[KafkaSettings]:
+    """Settings with a fresh topic prefix; every pipeline topic created before the test."""
+    settings = kafka_settings_for(broker)
+    await ensure_topics(settings)
+    yield settings
+
+
+def test_settings(kafka: KafkaSettings, **ingress_overrides: object) -> Settings:
+    ingress = IngressSettings(
+        app_secrets=(Secret(TEST_SECRET),),
+        verify_token=Secret(TEST_VERIFY_TOKEN),
+        api_key=Secret(TEST_API_KEY),
+        readiness_interval_s=0.25,
+    )
+    return Settings(kafka=kafka, ingress=replace(ingress, **ingress_overrides))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(kafka_settings: KafkaSettings) -> Settings:
+    return test_settings(kafka_settings)
