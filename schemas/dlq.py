@@ -1,0 +1,65 @@
+"""Dead letters on the `dlq` topic: what could not be processed or delivered, why, and the
+original record, so that it can be inspected and redriven to its source topic."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from schemas.records import build, encode_record, load_json_object
+
+DLQ_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    key: str | None
+    reason: str  # short machine-readable cause, e.g. "invalid_envelope", "outside_window"
+    error: str  # the human-readable message
+    service: str  # processors | sender | sink | ...
+    failed_at_ms: int
+    original_value: str  # UTF-8 text when it decodes, else base64 (see original_encoding)
+    original_encoding: str = "utf-8"  # utf-8 | base64
+    page_id: str = ""
+    dead_letter_id: str = ""  # deterministic: "<topic>:<partition>:<offset>[:suffix]"
+    schema_version: int = DLQ_SCHEMA_VERSION
+
+    def encode(self) -> bytes:
+        return encode_record(self)
+
+    def original_bytes(self) -> bytes:
+        if self.original_encoding == "base64":
+            return base64.b64decode(self.original_value)
+        return self.original_value.encode()
+
+
+def original_text(value: bytes | None) -> tuple[str, str]:
+    if value is None:
+        return "", "utf-8"
+    try:
+        return value.decode(), "utf-8"
+    except UnicodeDecodeError:
+        return base64.b64encode(value).decode(), "base64"
+
+
+def dead_letter_for(
+    *, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+    reason: str, error: str, service: str, failed_at_ms: int, page_id: str = "",
+    suffix: str = "",
+) -> DeadLetter:
+    text, encoding = original_text(value)
+    letter_id = f"{topic}:{partition}:{offset}" + (f":{suffix}" if suffix else "")
+    return DeadLetter(
+        source_topic=topic, source_partition=partition, source_offset=offset,
+        key=key.decode(errors="replace") if key is not None else None, reason=reason,
+        error=error, service=service, failed_at_ms=failed_at_ms, original_value=text,
+        original_encoding=encoding, page_id=page_id, dead_letter_id=letter_id,
+    )
+
+
+def decode_dead_letter(payload: bytes | None) -> DeadLetter:
+    data = load_json_object(payload, "dead letter")
+    return build(DeadLetter, data, DLQ_SCHEMA_VERSION, "dead letter")
