@@ -122,7 +122,8 @@ class _Reader:
             try:
                 regex = re.compile(self.scalar(match["regex"], "regex"), re.IGNORECASE)
             except re.error as exc:
-                raise self.fail(match["regex"], f"rule {name!r}: regex does not compile: {exc}") from None
+                problem = f"rule {name!r}: regex does not compile: {exc}"
+                raise self.fail(match["regex"], problem) from None
         if "payload" in match:
             payload = self.scalar(match["payload"], "payload")
         if not (keywords or regex or payload):
