@@ -1,0 +1,1 @@
+"""Sinks: Kafka topics into stores. The analytics sink writes facts into ClickHouse."""
