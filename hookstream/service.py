@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,12 +55,29 @@ class ServiceHttp:
 def uvicorn_server(app: Starlette, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             lifespan="on")
-    return uvicorn.Server(config)
+    server = uvicorn.Server(config)
+    # uvicorn would re-raise SIGTERM after serving, killing the work before it drains and
+    # commits; run_service handles the signals itself.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    return server
+
+
+def _on_signals(callback: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, callback)
 
 
 async def run_service(http: ServiceHttp, work: Work) -> None:
     stop = asyncio.Event()
     server = uvicorn_server(http.app(), http.host, http.port)
+
+    def request_stop() -> None:
+        stop.set()
+        server.should_exit = True
+
+    _on_signals(request_stop)
     work_task = asyncio.create_task(work(stop), name="service-work")
     server_task = asyncio.create_task(server.serve(), name="service-http")
     try:
