@@ -58,7 +58,7 @@ def uvicorn_server(app: Starlette, host: str, port: int) -> uvicorn.Server:
     server = uvicorn.Server(config)
     # uvicorn would re-raise SIGTERM after serving, killing the work before it drains and
     # commits; run_service handles the signals itself.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     return server
 
 

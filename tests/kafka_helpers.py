@@ -18,7 +18,10 @@ class Consumed:
 
 
 async def read_topic(
-    settings: KafkaSettings, name: str, expected: int | None = None, idle_s: float = 1.0,
+    settings: KafkaSettings,
+    name: str,
+    expected: int | None = None,
+    idle_s: float = 1.0,
     timeout_s: float = 30.0,
 ) -> list[Consumed]:
     """Read a topic from the beginning: until `expected` records, or until it stays idle."""

@@ -18,7 +18,10 @@ def test_example_pages_file_loads_with_tokens_from_the_environment() -> None:
     assert [rule.name for rule in page.rules] == ["pricing", "get-started", "hours"]
     assert page.rules[0].keywords == ("price", "cost", "pricing")
     assert page.rules[0].reply["quick_replies"][0] == {
-        "content_type": "text", "title": "Buy", "payload": "BUY"}
+        "content_type": "text",
+        "title": "Buy",
+        "payload": "BUY",
+    }
     assert page.rules[2].regex is not None and page.rules[2].regex.search("When are you OPEN?")
     ig = config.page("17841400000000001")
     assert ig is not None and ig.platform == "instagram" and not ig.access_token
@@ -30,18 +33,29 @@ def test_json_is_accepted() -> None:
     assert page is not None and page.responder == "none" and page.access_token.reveal() == "t"
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("pages:\n  '1':\n    platform: telegram\n", r"p\.yaml:3: page 1: platform must be one of"),
-    ("pages:\n  '1':\n    rules:\n      - name: x\n        match: {regex: '('}\n"
-     "        reply: {text: hi}\n", r"p\.yaml:5: rule 'x': regex does not compile"),
-    ("pages:\n  '1':\n    rules:\n      - name: x\n        reply: {text: hi}\n",
-     r"p\.yaml:4: rule 'x' needs match and reply"),
-    ("pages:\n  '1':\n    rules:\n      - name: x\n        match: {keywords: [a]}\n"
-     "        reply: {quick_replies: []}\n", r"p\.yaml:6: rule 'x': reply needs text or attachment"),
-    ("pages:\n  '1':\n    responder: llm\n", r"p\.yaml:3: page 1: responder llm needs an llm"),
-    ("pages: [\n", r"p\.yaml:2: not valid YAML"),
-    ("other: 1\n", r"p\.yaml:1: the pages file needs a top-level 'pages'"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("pages:\n  '1':\n    platform: telegram\n", r"p\.yaml:3: page 1: platform must be one of"),
+        (
+            "pages:\n  '1':\n    rules:\n      - name: x\n        match: {regex: '('}\n"
+            "        reply: {text: hi}\n",
+            r"p\.yaml:5: rule 'x': regex does not compile",
+        ),
+        (
+            "pages:\n  '1':\n    rules:\n      - name: x\n        reply: {text: hi}\n",
+            r"p\.yaml:4: rule 'x' needs match and reply",
+        ),
+        (
+            "pages:\n  '1':\n    rules:\n      - name: x\n        match: {keywords: [a]}\n"
+            "        reply: {quick_replies: []}\n",
+            r"p\.yaml:6: rule 'x': reply needs text or attachment",
+        ),
+        ("pages:\n  '1':\n    responder: llm\n", r"p\.yaml:3: page 1: responder llm needs an llm"),
+        ("pages: [\n", r"p\.yaml:2: not valid YAML"),
+        ("other: 1\n", r"p\.yaml:1: the pages file needs a top-level 'pages'"),
+    ],
+)
 def test_invalid_files_name_file_line_and_problem(text: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         parse_pages(text, Path("p.yaml"), {})

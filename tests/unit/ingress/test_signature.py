@@ -12,11 +12,15 @@ from ingress.signature import sign, verify_signature
 
 SECRET = "s3cret"
 # What Meta sends: non-ASCII escaped and "/" escaped. A JSON round-trip changes these bytes.
-ESCAPED_BODY = b'{"object":"page","entry":[{"id":"1","messaging":[{"message":{"text":"h\\u00e4llo \\/ x"}}]}]}'
+ESCAPED_BODY = (
+    b'{"object":"page","entry":[{"id":"1","messaging":[{"message":{"text":"h\\u00e4llo \\/ x"}}]}]}'
+)
 
 
 def header(body: bytes, secret: str = SECRET, algorithm: str = "sha256") -> str:
-    return f"{algorithm}=" + hmac.new(secret.encode(), body, getattr(hashlib, algorithm)).hexdigest()
+    return (
+        f"{algorithm}=" + hmac.new(secret.encode(), body, getattr(hashlib, algorithm)).hexdigest()
+    )
 
 
 def test_valid_sha256_over_escaped_unicode_body_verifies() -> None:
@@ -78,5 +82,6 @@ def test_sha1_fallback_when_enabled() -> None:
 
 def test_sha256_wins_over_sha1_when_both_are_sent() -> None:
     with pytest.raises(BadSignature):
-        verify_signature(b"{}", "sha256=00", header(b"{}", algorithm="sha1"), [Secret(SECRET)],
-                         allow_sha1=True)
+        verify_signature(
+            b"{}", "sha256=00", header(b"{}", algorithm="sha1"), [Secret(SECRET)], allow_sha1=True
+        )

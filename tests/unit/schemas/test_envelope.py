@@ -10,9 +10,19 @@ from schemas.jsonschema import ENVELOPE_SCHEMA_PATH, envelope_json_schema, rende
 
 def sample() -> InboundEnvelope:
     return InboundEnvelope(
-        schema_version=ENVELOPE_SCHEMA_VERSION, event_id="message:m1", received_at_ms=2,
-        platform="messenger", object="page", page_id="1", user_id="2", conversation_id="1:2",
-        kind="message", source="messaging", event_time_ms=1, test=False, request_id="r",
+        schema_version=ENVELOPE_SCHEMA_VERSION,
+        event_id="message:m1",
+        received_at_ms=2,
+        platform="messenger",
+        object="page",
+        page_id="1",
+        user_id="2",
+        conversation_id="1:2",
+        kind="message",
+        source="messaging",
+        event_time_ms=1,
+        test=False,
+        request_id="r",
         raw={"message": {"mid": "m1", "text": "h\u00e4"}},
     )
 
@@ -21,14 +31,17 @@ def test_round_trip() -> None:
     assert decode_envelope(sample().encode()) == sample()
 
 
-@pytest.mark.parametrize(("mutate", "problem"), [
-    (lambda d: d.pop("event_id"), "'event_id' is missing"),
-    (lambda d: d.update(schema_version=99), "unsupported envelope schema_version 99"),
-    (lambda d: d.update(event_time_ms="soon"), "'event_time_ms' must be integer"),
-    (lambda d: d.update(test="yes"), "'test' must be boolean"),
-    (lambda d: d.update(raw=[1]), "'raw' must be object"),
-    (lambda d: d.update(received_at_ms=True), "'received_at_ms' must be integer"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (lambda d: d.pop("event_id"), "'event_id' is missing"),
+        (lambda d: d.update(schema_version=99), "unsupported envelope schema_version 99"),
+        (lambda d: d.update(event_time_ms="soon"), "'event_time_ms' must be integer"),
+        (lambda d: d.update(test="yes"), "'test' must be boolean"),
+        (lambda d: d.update(raw=[1]), "'raw' must be object"),
+        (lambda d: d.update(received_at_ms=True), "'received_at_ms' must be integer"),
+    ],
+)
 def test_invalid_envelopes_name_the_problem(mutate, problem) -> None:  # type: ignore[no-untyped-def]
     data = orjson.loads(sample().encode())
     mutate(data)
