@@ -42,7 +42,7 @@ async def kafka_settings(broker: EmbeddedBroker) -> AsyncIterator[KafkaSettings]
     yield settings
 
 
-def test_settings(kafka: KafkaSettings, **ingress_overrides: object) -> Settings:
+def settings_for(kafka: KafkaSettings, **ingress_overrides: object) -> Settings:
     ingress = IngressSettings(
         app_secrets=(Secret(TEST_SECRET),),
         verify_token=Secret(TEST_VERIFY_TOKEN),
@@ -54,4 +54,4 @@ def test_settings(kafka: KafkaSettings, **ingress_overrides: object) -> Settings
 
 @pytest.fixture
 def settings(kafka_settings: KafkaSettings) -> Settings:
-    return test_settings(kafka_settings)
+    return settings_for(kafka_settings)

@@ -48,8 +48,12 @@ class EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
         argv = [str(broker_binary()), "broker", "--listener-url", url,
                 "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
-        sink = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
-        self._process = processes.spawn(argv, stdout=sink, stderr=sink)
+        if self.log_path is None:
+            self._process = processes.spawn(argv, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
+        else:
+            with self.log_path.open("ab") as sink:  # the child keeps its own descriptor
+                self._process = processes.spawn(argv, stdout=sink, stderr=sink)
         self._wait_listening(timeout_s)
         return self
 
