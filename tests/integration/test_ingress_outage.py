@@ -1,4 +1,4 @@
-"""Broker outages: 503 with Retry-After, /readyz follows the broker, nothing acknowledged is lost."""
+"""Broker outages: 503 + Retry-After, /readyz follows the broker, no acked event is lost."""
 
 from __future__ import annotations
 
