@@ -1,0 +1,1 @@
+"""`hookstream simulate`: signed, realistic synthetic webhook traffic against an ingress."""
