@@ -45,6 +45,7 @@ class ServiceSpec:
 # The services `up` starts, in start order. Add one line per service.
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("ingress", 8000, "webhooks", ("/webhook", "/healthz", "/readyz", "/metrics")),
+    ServiceSpec("processors", 6066, "faust processors", ("/healthz", "/readyz", "/metrics")),
 )
 
 

@@ -17,6 +17,11 @@ class ProcessorSettings:
     rate_limit_count: int = 10
     rate_limit_window_s: float = 60.0
     llm_timeout_s: float = 10.0
+    dedupe_max_ids: int = 1000  # per conversation, within the dedupe window
+    batch_size: int = 1000  # events taken from the stream at once (take_events)
+    batch_within_s: float = 0.05
+    pages_poll_s: float = 2.0  # how often the pages file's mtime is checked for a reload
+    session_timeout_s: float = 30.0  # a dead worker's partitions move after this long
 
     @classmethod
     def from_env(cls, env: Env) -> ProcessorSettings:
@@ -28,6 +33,13 @@ class ProcessorSettings:
                 "HOOKSTREAM_RATE_LIMIT_WINDOW_S", cls.rate_limit_window_s
             ),
             llm_timeout_s=env.number("HOOKSTREAM_LLM_TIMEOUT_S", cls.llm_timeout_s),
+            dedupe_max_ids=env.integer("HOOKSTREAM_DEDUPE_MAX_IDS", cls.dedupe_max_ids),
+            batch_size=env.integer("HOOKSTREAM_PROCESSOR_BATCH", cls.batch_size),
+            batch_within_s=env.number("HOOKSTREAM_PROCESSOR_BATCH_WITHIN_S", cls.batch_within_s),
+            pages_poll_s=env.number("HOOKSTREAM_PAGES_POLL_S", cls.pages_poll_s),
+            session_timeout_s=env.number(
+                "HOOKSTREAM_PROCESSOR_SESSION_TIMEOUT_S", cls.session_timeout_s
+            ),
         )
 
 
