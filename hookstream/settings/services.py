@@ -92,6 +92,7 @@ class SinkSettings:
 @dataclass(frozen=True)
 class OpsSettings:
     extra_groups: tuple[str, ...] = ()
+    lag_topics: tuple[str, ...] = ()  # names after the prefix; empty: the pipeline's topics
     lag_interval_s: float = 10.0
     status_window_s: float = 300.0
 
@@ -99,6 +100,7 @@ class OpsSettings:
     def from_env(cls, env: Env) -> OpsSettings:
         return cls(
             extra_groups=env.csv("HOOKSTREAM_LAG_GROUPS"),
+            lag_topics=env.csv("HOOKSTREAM_LAG_TOPICS"),
             lag_interval_s=env.number("HOOKSTREAM_LAG_INTERVAL_S", cls.lag_interval_s),
             status_window_s=env.number("HOOKSTREAM_LAG_STATUS_WINDOW_S", cls.status_window_s),
         )

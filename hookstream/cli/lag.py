@@ -1,0 +1,54 @@
+"""`hookstream lag`: consumer lag per group/topic/partition, in messages and seconds."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from hookstream.ops.collect import LagCollector
+from hookstream.ops.table import as_json, as_text
+from hookstream.ops.tracker import StatusTracker
+from hookstream.settings import Settings
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("lag", help="consumer lag per group/topic/partition")
+    parser.add_argument("--group", action="append", default=[],
+                        help="only this group (repeatable); default: every pipeline group")
+    parser.add_argument("--json", action="store_true", help="one JSON document per refresh")
+    parser.add_argument("--watch", type=float, nargs="?", const=2.0, default=None,
+                        metavar="SECONDS", help="refresh every SECONDS (default 2) until Ctrl-C")
+    parser.set_defaults(run=run)
+
+
+async def show(args: argparse.Namespace, settings: Settings) -> None:
+    ops = settings.ops
+    collector = LagCollector(settings.kafka, ops.lag_topics, (*ops.extra_groups, *args.group))
+    tracker = StatusTracker(ops.status_window_s)
+    await collector.start()
+    try:
+        while True:
+            snapshot = await collector.collect()
+            if args.group:
+                keep = set(args.group)
+                snapshot = type(snapshot)(
+                    snapshot.at_ms, tuple(r for r in snapshot.rows if r.group in keep),
+                    tuple(g for g in snapshot.groups if g.group in keep), snapshot.topic_ends)
+            statuses = tracker.observe(snapshot)
+            if args.json:
+                sys.stdout.buffer.write(as_json(snapshot, statuses) + b"\n")
+            else:
+                prefix = "\x1b[2J\x1b[H" if args.watch is not None and sys.stdout.isatty() else ""
+                sys.stdout.write(prefix + as_text(snapshot, statuses) + "\n")
+            sys.stdout.flush()
+            if args.watch is None:
+                return
+            await asyncio.sleep(args.watch)
+    finally:
+        await collector.close()
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(show(args, settings))
+    return 0

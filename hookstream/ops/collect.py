@@ -1,0 +1,148 @@
+"""Collect lag figures from Kafka: which groups, their commits, the end offsets, record times.
+
+Works on real Kafka and on the embedded broker: it uses only `list_consumer_groups`,
+`describe_consumer_groups`, `committed()` through a consumer carrying the group id (never joining
+the group), end offsets, and fetches (aiokafka's admin `list_consumer_group_offsets` cannot decode
+the embedded broker's answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from hookstream.kafka import PIPELINE_TOPICS, new_admin, new_consumer
+from hookstream.ops.errors import OpsError
+from hookstream.ops.lag import PartitionLag, partition_lag
+from hookstream.ops.offsets import record_timestamps
+from hookstream.settings import KafkaSettings
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    group: str
+    state: str
+    members: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at_ms: int
+    rows: tuple[PartitionLag, ...]
+    groups: tuple[GroupInfo, ...]
+    topic_ends: tuple[tuple[str, int, int], ...]  # (topic, partition, end offset)
+
+
+def pipeline_topic_names(settings: KafkaSettings, names: Sequence[str] = ()) -> list[str]:
+    return [settings.topic(n) for n in (names or [spec.name for spec in PIPELINE_TOPICS])]
+
+
+async def describe_groups(admin: AIOKafkaAdminClient, groups: Sequence[str]) -> list[GroupInfo]:
+    if not groups:
+        return []
+    infos = []
+    for response in await admin.describe_consumer_groups(list(groups)):
+        for _error, group, state, _ptype, _protocol, members, *_ in response.groups:
+            infos.append(GroupInfo(group, state, len(members)))
+    return infos
+
+
+@dataclass
+class LagCollector:
+    settings: KafkaSettings
+    topics: Sequence[str] = ()  # names after the prefix; default: the pipeline's topics
+    extra_groups: Sequence[str] = ()
+    _admin: AIOKafkaAdminClient | None = None
+    _reader: AIOKafkaConsumer | None = None
+    _group_clients: dict[str, AIOKafkaConsumer] = field(default_factory=dict)
+    _stamps: dict[tuple[TopicPartition, int], int] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        self._admin = new_admin(self.settings)
+        await self._admin.start()
+        self._reader = new_consumer(self.settings, group_id=None, enable_auto_commit=False)
+        await self._reader.start()
+
+    @property
+    def admin(self) -> AIOKafkaAdminClient:
+        if self._admin is None:
+            raise OpsError("LagCollector.start() was not called")
+        return self._admin
+
+    @property
+    def reader(self) -> AIOKafkaConsumer:
+        if self._reader is None:
+            raise OpsError("LagCollector.start() was not called")
+        return self._reader
+
+    async def close(self) -> None:
+        clients = [*self._group_clients.values(), self._reader]
+        for client in clients:
+            if client is not None:
+                await client.stop()
+        if self._admin is not None:
+            await self._admin.close()
+        self._group_clients.clear()
+
+    async def partitions(self) -> list[TopicPartition]:
+        wanted = set(pipeline_topic_names(self.settings, self.topics))
+        cluster = await self.reader._client.fetch_all_metadata()  # fresh: topics come and go
+        tps = []
+        for topic in sorted(wanted & set(cluster.topics())):
+            parts = cluster.partitions_for_topic(topic) or set()
+            tps += [TopicPartition(topic, p) for p in sorted(parts)]
+        return tps
+
+    async def group_client(self, group: str) -> AIOKafkaConsumer:
+        client = self._group_clients.get(group)
+        if client is None:
+            client = new_consumer(self.settings, group_id=group, enable_auto_commit=False)
+            await client.start()
+            self._group_clients[group] = client
+        return client
+
+    async def commits(self, group: str, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        client = await self.group_client(group)
+        values = await asyncio.gather(*(client.committed(tp) for tp in tps))
+        return {tp: v for tp, v in zip(tps, values, strict=True) if v is not None}
+
+    async def groups(self) -> list[str]:
+        listed = [g for g, _protocol in await self.admin.list_consumer_groups()]
+        return sorted(set(listed) | set(self.extra_groups))
+
+    async def collect(self) -> Snapshot:
+        tps = await self.partitions()
+        ends = await self.reader.end_offsets(tps) if tps else {}
+        commits = {g: await self.commits(g, tps) for g in await self.groups()}
+        commits = {g: c for g, c in commits.items() if c or g in self.extra_groups}
+        stamps = await self.oldest_stamps(commits, ends)
+        now_ms = int(time.time() * 1000)
+        rows = tuple(
+            partition_lag(g, tp.topic, tp.partition, c.get(tp), ends[tp],
+                          stamps.get((tp, c[tp])) if tp in c else None, now_ms)
+            for g, c in sorted(commits.items()) for tp in tps if tp in c
+        )
+        infos = tuple(await describe_groups(self.admin, sorted(commits)))
+        topic_ends = tuple((tp.topic, tp.partition, ends[tp]) for tp in tps)
+        return Snapshot(now_ms, rows, infos, topic_ends)
+
+    async def oldest_stamps(
+        self, commits: dict[str, dict[TopicPartition, int]], ends: dict[TopicPartition, int],
+    ) -> dict[tuple[TopicPartition, int], int]:
+        """The time of the record at each committed offset that has lag (cached per offset)."""
+        wanted = {(tp, off) for c in commits.values() for tp, off in c.items() if off < ends[tp]}
+        todo = sorted(wanted - set(self._stamps), key=lambda k: (k[0].topic, k[0][1], k[1]))
+        while todo:
+            batch: dict[TopicPartition, int] = {}
+            for tp, off in todo:
+                batch.setdefault(tp, off)  # one offset per partition per fetch round
+            for tp, stamp in (await record_timestamps(self.reader, batch)).items():
+                self._stamps[(tp, batch[tp])] = stamp
+            todo = [(tp, off) for tp, off in todo if batch.get(tp) != off]
+        self._stamps = {k: v for k, v in self._stamps.items() if k in wanted}
+        return dict(self._stamps)

@@ -1,0 +1,75 @@
+"""Offsets and record timestamps, read through one assigned consumer (no group).
+
+`offsets_for_times` is the Kafka way from a time to an offset; the embedded Tansu broker answers
+it with offset 0 and timestamp -1 for every partition, so when the answer carries no timestamp the
+offset is found by a binary search over record timestamps instead (one fetch per step).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+
+async def record_timestamps(
+    consumer: AIOKafkaConsumer, positions: dict[TopicPartition, int], timeout_s: float = 2.0,
+) -> dict[TopicPartition, int]:
+    """The timestamp (ms) of the record at each given offset; missing where none came back."""
+    if not positions:
+        return {}
+    consumer.assign(list(positions))
+    for tp, offset in positions.items():
+        consumer.seek(tp, offset)
+    found: dict[TopicPartition, int] = {}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while len(found) < len(positions) and loop.time() < deadline:
+        wanted = [tp for tp in positions if tp not in found]
+        batch = await consumer.getmany(*wanted, timeout_ms=200, max_records=len(wanted) * 8)
+        for tp, records in batch.items():
+            first = next((r for r in records if r.offset >= positions[tp]), None)
+            if first is not None:
+                found[tp] = first.timestamp
+    return found
+
+
+async def record_timestamp(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int
+) -> int | None:
+    return (await record_timestamps(consumer, {tp: offset})).get(tp)
+
+
+async def offsets_for_time(
+    consumer: AIOKafkaConsumer, tps: Iterable[TopicPartition], at_ms: int,
+) -> dict[TopicPartition, int]:
+    """Per partition the first offset whose record time is >= at_ms (the end if there is none)."""
+    tps = list(tps)
+    ends = await consumer.end_offsets(tps)
+    begins = await consumer.beginning_offsets(tps)
+    answer = await consumer.offsets_for_times({tp: at_ms for tp in tps})
+    result: dict[TopicPartition, int] = {}
+    for tp in tps:
+        found = answer.get(tp)
+        if found is None:
+            result[tp] = ends[tp]
+        elif found.timestamp >= 0:
+            result[tp] = found.offset
+        else:
+            result[tp] = await _search(consumer, tp, begins[tp], ends[tp], at_ms)
+    return result
+
+
+async def _search(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, low: int, high: int, at_ms: int,
+) -> int:
+    """Binary search of the first offset in [low, high) with a timestamp >= at_ms."""
+    while low < high:
+        middle = (low + high) // 2
+        stamp = await record_timestamp(consumer, tp, middle)
+        if stamp is None or stamp >= at_ms:
+            high = middle
+        else:
+            low = middle + 1
+    return low
