@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from hookstream.settings import ProcessorSettings
+from processors.batch import BatchProcessor, InRecord
+from processors.core import Processor
+from processors.metrics import ProcessorMetrics
+from processors.state import decode_state
+from schemas.analytics import decode_fact
+from schemas.commands import decode_command
+from schemas.dlq import decode_dead_letter
+from tests.unit.processors.helpers import PAGE, T0, messaging, pages
+
+
+def record(offset: int, value: bytes, key: bytes = b"1001:2002") -> InRecord:
+    return InRecord("p.inbound", 0, offset, key, value)
+
+
+def text_record(offset: int, mid: str, user: str = "2002") -> InRecord:
+    event = {"sender": {"id": user}, "recipient": {"id": PAGE}, "timestamp": T0 + offset,
+             "message": {"mid": mid, "text": "price"}}
+    return record(offset, messaging(event).encode(), f"{PAGE}:{user}".encode())
+
+
+def batch_processor() -> tuple[BatchProcessor, ProcessorMetrics]:
+    config = pages()
+    metrics = ProcessorMetrics.create()
+    return BatchProcessor(Processor(ProcessorSettings(), lambda: config), metrics), metrics
+
+
+async def test_poison_records_are_dead_lettered_and_the_rest_processed() -> None:
+    batch, metrics = batch_processor()
+    records = [text_record(0, "a"), record(1, b"\xff not json"), record(2, b'{"x": 1}'),
+               text_record(3, "b")]
+    result = await batch.run(records, lambda key: None, T0)
+    by_topic = [out.topic for out in result.outputs]
+    assert by_topic.count("outbound") == 2 and by_topic.count("dlq") == 2
+    letters = [decode_dead_letter(o.value) for o in result.outputs if o.topic == "dlq"]
+    assert [(d.source_offset, d.reason) for d in letters] == [(1, "invalid_envelope"),
+                                                              (2, "invalid_envelope")]
+    assert letters[0].original_bytes() == b"\xff not json"
+    facts = [decode_fact(o.value) for o in result.outputs if o.topic == "analytics"]
+    assert [f.fact for f in facts].count("dead_lettered") == 2
+    assert metrics.dead_letters.labels("invalid_envelope")._value.get() == 2
+
+
+async def test_outputs_keep_input_order_and_state_is_stored_once_per_conversation() -> None:
+    batch, _ = batch_processor()
+    records = [text_record(i, f"m{i}", user=str(i % 2)) for i in range(6)]
+    result = await batch.run(records, lambda key: None, T0)
+    commands = [decode_command(o.value) for o in result.outputs if o.topic == "outbound"]
+    assert [c.cause_event_id for c in commands] == [f"message:m{i}" for i in range(6)]
+    assert set(result.states) == {b"1001:0", b"1001:1"}
+    state, last = result.states[b"1001:1"]
+    assert last.offset == 5 and len(decode_state(state).history) == 3
+
+
+async def test_duplicates_within_a_batch_and_against_stored_state() -> None:
+    batch, metrics = batch_processor()
+    first = await batch.run([text_record(0, "a"), text_record(1, "a")], lambda key: None, T0)
+    assert [o.topic for o in first.outputs].count("outbound") == 1
+    stored = {key: value for key, (value, _) in first.states.items()}
+    again = await batch.run([text_record(2, "a")], stored.get, T0)
+    assert again.outputs == [] and metrics.duplicates._value.get() == 2
