@@ -12,14 +12,22 @@ from starlette.routing import BaseRoute, Route
 
 from hookstream.metrics import metrics_endpoint, new_registry
 from hookstream.settings import Settings
+from ingress.api import api_routes
 from ingress.metrics import IngressMetrics
 from ingress.publisher import KafkaPublisher
-from ingress.webhook import WebhookHandler
+from ingress.webhook import WebhookHandler, WebhookRouter
 
 WEBHOOK_PATHS = ("/webhook", "/webhooks/messenger", "/webhooks/instagram")
 
 
-def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> WebhookRouter:
+    """The ASGI app: webhook POSTs on the lean path, everything else through Starlette."""
+    starlette = create_starlette(settings, extra_routes)
+    handler: WebhookHandler = starlette.state.webhook_handler
+    return WebhookRouter(handler, starlette, WEBHOOK_PATHS)
+
+
+def create_starlette(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     metrics = IngressMetrics(new_registry())
     publisher = KafkaPublisher(settings.kafka, settings.ingress.readiness_interval_s)
     handler = WebhookHandler(settings.ingress, publisher, settings.kafka.topic("inbound"), metrics)
@@ -44,14 +52,15 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> St
     routes: list[BaseRoute] = []
     for path in WEBHOOK_PATHS:
         routes.append(Route(path, handler.verify, methods=["GET"]))
-        routes.append(Route(path, handler.receive, methods=["POST"]))
     routes += [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint(metrics.registry)),
+        *api_routes(settings),
         *extra_routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.publisher = publisher
     app.state.metrics = metrics
+    app.state.webhook_handler = handler
     return app

@@ -26,6 +26,8 @@ class IngressMetrics:
             "hookstream_ingress_ack_seconds", "Request received to Kafka acknowledged",
             buckets=LATENCY_BUCKETS, registry=registry,
         )
+        # Resolved once: looking a labelled child up per request costs on the hot path.
+        self.webhook_ok = self.requests.labels("webhook", "200")
         self.broker_ready = Gauge(
             "hookstream_ingress_broker_ready", "1 while the broker answers, else 0",
             registry=registry,

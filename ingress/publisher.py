@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 from hookstream.errors import BrokerUnavailable
 from hookstream.kafka import new_producer
@@ -28,8 +29,25 @@ def _consume_outcome(future: asyncio.Future[object]) -> None:
         future.exception()
 
 
+class CachedPartitioner:
+    """aiokafka's (and Java's) default partitioning of keyed records, memoized per key."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._hashes: dict[bytes, int] = {}
+        self._max_keys = max_keys
+
+    def __call__(self, key: bytes, all_partitions: list[int], available: list[int]) -> int:
+        digest = self._hashes.get(key)
+        if digest is None:
+            if len(self._hashes) >= self._max_keys:
+                self._hashes.clear()
+            digest = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return all_partitions[digest % len(all_partitions)]
+
+
 class KafkaPublisher:
     def __init__(self, settings: KafkaSettings, check_interval_s: float = 1.0) -> None:
+        # Every record is keyed; aiokafka's murmur2 is pure Python, so remember it per key.
         self._settings = settings
         self._check_interval_s = check_interval_s
         self._producer: AIOKafkaProducer | None = None
@@ -38,7 +56,7 @@ class KafkaPublisher:
         self.ready = False
 
     async def start(self) -> None:
-        self._producer = new_producer(self._settings)
+        self._producer = new_producer(self._settings, partitioner=CachedPartitioner())
         self._tasks.append(asyncio.create_task(self._start_and_watch(), name="publisher-watch"))
 
     async def stop(self) -> None:
@@ -86,7 +104,8 @@ class KafkaPublisher:
         if not self._started:
             raise BrokerUnavailable("the Kafka producer is not connected yet")
         try:
-            await asyncio.wait_for(self._send_all(topic, records), timeout=deadline_s)
+            async with asyncio.timeout(deadline_s):
+                await self._send_all(topic, records)
         except TimeoutError:
             self.ready = False
             raise BrokerUnavailable(f"Kafka did not acknowledge within {deadline_s:.1f}s") from None
@@ -101,8 +120,7 @@ class KafkaPublisher:
             future = await self.producer.send(topic, value, key=key)
             future.add_done_callback(_consume_outcome)
             futures.append(future)
-        # asyncio.wait, not gather: a timeout must not cancel futures aiokafka still resolves.
-        done, pending = await asyncio.wait(futures)
-        for future in done:
-            if future.exception() is not None:
-                raise BrokerUnavailable(f"Kafka did not take a record: {future.exception()!r}")
+        # All records are in flight; awaiting them one by one costs least. A timeout cancels
+        # the awaited future, which aiokafka tolerates (it resolves only futures not done).
+        for future in futures:
+            await future

@@ -5,7 +5,6 @@ Meta signs the escaped-unicode form it sends (`\\u00e4`, `\\/`); never re-serial
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 
@@ -18,7 +17,7 @@ SHA1_HEADER = "x-hub-signature"
 
 def sign(body: bytes, secret: str, algorithm: str = "sha256") -> str:
     """The header value Meta would send for this body (used by `simulate` and tests)."""
-    digest = hmac.new(secret.encode(), body, algorithm).hexdigest()
+    digest = hmac.digest(secret.encode(), body, algorithm).hex()
     return f"{algorithm}={digest}"
 
 
@@ -29,9 +28,9 @@ def _matches(body: bytes, header: str, algorithm: str, secrets: Sequence[Secret]
     received_bytes = received.strip().lower().encode()
     found = False
     for secret in secrets:
-        expected = hmac.new(secret.reveal().encode(), body, getattr(hashlib, algorithm))
+        expected = hmac.digest(secret.reveal().encode(), body, algorithm).hex().encode()
         # No early exit: every secret is tried, so timing does not tell which one matched.
-        found |= hmac.compare_digest(expected.hexdigest().encode(), received_bytes)
+        found |= hmac.compare_digest(expected, received_bytes)
     return found
 
 

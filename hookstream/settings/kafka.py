@@ -20,7 +20,7 @@ class KafkaSettings:
     sasl_username: str = ""
     sasl_password: Secret = Secret("")
     request_timeout_s: float = 10.0
-    linger_ms: int = 2
+    linger_ms: int = 0
 
     @classmethod
     def from_env(cls, env: Env) -> KafkaSettings:

@@ -6,6 +6,7 @@ import pytest
 from hookstream.simulate.runner import percentile
 from hookstream.simulate.traffic import TrafficModel
 from ingress.splitter import parse_body, split
+from schemas.envelope import decode_envelope
 
 
 def test_traffic_is_deterministic_for_a_seed() -> None:
@@ -21,8 +22,8 @@ def test_bodies_are_valid_webhooks_spanning_pages_users_and_kinds() -> None:
         records = split(parse_body(body), 0, "r")
         assert len(records) == events and not duplicate
         counted += events
-        kinds |= {r.envelope.kind for r in records}
-        pages |= {r.envelope.page_id for r in records}
+        kinds |= {r.kind for r in records}
+        pages |= {decode_envelope(r.value).page_id for r in records}
     assert {"message", "postback", "read", "delivery", "reaction"} <= kinds
     assert pages == {str(1001 + i) for i in range(5)}
     assert counted > 300
