@@ -46,6 +46,7 @@ class ServiceSpec:
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("ingress", 8000, "webhooks", ("/webhook", "/healthz", "/readyz", "/metrics")),
     ServiceSpec("processors", 6066, "faust processors", ("/healthz", "/readyz", "/metrics")),
+    ServiceSpec("lag-exporter", 9308, "consumer lag", ("/healthz", "/metrics")),
 )
 
 
