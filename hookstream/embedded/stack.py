@@ -31,6 +31,10 @@ DEV_DEFAULTS = {
     "HOOKSTREAM_VERIFY_TOKEN": "dev-verify-token",
     "HOOKSTREAM_API_KEY": "dev-api-key",
     "KAFKA_ENABLE_IDEMPOTENCE": "false",
+    # The demo pages file and its tokens, known to both the sandbox and the sender.
+    "HOOKSTREAM_PAGES_FILE": "deploy/pages.example.yaml",
+    "PAGE_1001_TOKEN": "dev-page-1001-token",
+    "PAGE_IG_TOKEN": "dev-page-ig-token",
 }
 
 
@@ -45,6 +49,9 @@ class ServiceSpec:
 # The services `up` starts, in start order. Add one line per service.
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("ingress", 8000, "webhooks", ("/webhook", "/healthz", "/readyz", "/metrics")),
+    ServiceSpec("sandbox", 8081, "Send API sandbox", ("/", "/sandbox/messages")),
+    ServiceSpec("sender", 9101, "Send API delivery", ("/healthz", "/metrics")),
+    ServiceSpec("sink", 9102, "analytics -> ClickHouse", ("/healthz", "/metrics", "/api/stats")),
     ServiceSpec("processors", 6066, "faust processors", ("/healthz", "/readyz", "/metrics")),
     ServiceSpec("lag-exporter", 9308, "consumer lag", ("/healthz", "/metrics")),
 )

@@ -54,6 +54,14 @@ class SenderSettings:
     backoff_max_s: float = 30.0
     http_timeout_s: float = 10.0
     stopped_page_dlq_after_s: float = 0.0
+    stopped_page_probe_s: float = 30.0
+    max_in_flight: int = 5000
+    consumer_group: str = "hookstream-sender"
+    session_timeout_s: float = 10.0
+    # The Send API sandbox (`hookstream sandbox`): extra tokens ("token" or "page_id:token")
+    # besides those of the pages file, and error injection rules (JSON, see senders/sandbox).
+    sandbox_tokens: tuple[str, ...] = ()
+    sandbox_faults: str = ""
 
     @classmethod
     def from_env(cls, env: Env) -> SenderSettings:
@@ -69,6 +77,15 @@ class SenderSettings:
             stopped_page_dlq_after_s=env.number(
                 "HOOKSTREAM_STOPPED_PAGE_DLQ_AFTER_S", cls.stopped_page_dlq_after_s
             ),
+            stopped_page_probe_s=env.number(
+                "HOOKSTREAM_STOPPED_PAGE_PROBE_S", cls.stopped_page_probe_s
+            ),
+            max_in_flight=env.integer("HOOKSTREAM_SENDER_MAX_IN_FLIGHT", cls.max_in_flight),
+            consumer_group=env.string("HOOKSTREAM_SENDER_GROUP", cls.consumer_group),
+            session_timeout_s=env.number("HOOKSTREAM_SENDER_SESSION_TIMEOUT_S",
+                                         cls.session_timeout_s),
+            sandbox_tokens=env.csv("HOOKSTREAM_SANDBOX_TOKENS"),
+            sandbox_faults=env.string("HOOKSTREAM_SANDBOX_FAULTS"),
         )
 
 
@@ -78,6 +95,8 @@ class SinkSettings:
     batch_rows: int = 10_000
     batch_age_s: float = 1.0
     ttl_days: int = 365
+    dedup_lookback_s: float = 7 * 24 * 3600.0
+    query_url: str = "http://127.0.0.1:9102"
 
     @classmethod
     def from_env(cls, env: Env) -> SinkSettings:
@@ -86,6 +105,8 @@ class SinkSettings:
             batch_rows=env.integer("HOOKSTREAM_SINK_BATCH_ROWS", cls.batch_rows),
             batch_age_s=env.number("HOOKSTREAM_SINK_BATCH_AGE_S", cls.batch_age_s),
             ttl_days=env.integer("HOOKSTREAM_ANALYTICS_TTL_DAYS", cls.ttl_days),
+            dedup_lookback_s=env.number("HOOKSTREAM_SINK_DEDUP_LOOKBACK_S", cls.dedup_lookback_s),
+            query_url=env.string("HOOKSTREAM_SINK_URL", cls.query_url).rstrip("/"),
         )
 
 

@@ -1,0 +1,47 @@
+"""`hookstream sandbox`: a local stand-in for Meta's Send API (what `make up` points the sender to).
+
+Tokens: those of the pages file, plus HOOKSTREAM_SANDBOX_TOKENS ("token" or "page_id:token").
+Error injection: HOOKSTREAM_SANDBOX_FAULTS (JSON list) or, at run time, PUT /sandbox/faults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+from hookstream.cli._common import add_listen_options
+from hookstream.errors import ConfigError
+from hookstream.metrics import new_registry
+from hookstream.pages import load_pages
+from hookstream.service import ServiceHttp, run_service
+from hookstream.settings import Settings
+from senders.sandbox.app import Sandbox, sandbox_tokens
+from senders.sandbox.faults import FaultConfigError, parse_faults
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("sandbox", help="a local stand-in for the Graph Send API")
+    add_listen_options(parser, 8081)
+    parser.set_defaults(run=run)
+
+
+def build_sandbox(settings: Settings) -> Sandbox:
+    pages = load_pages(settings.pages_file, os.environ)
+    page_tokens = {pid: page.access_token.reveal() for pid, page in pages.pages.items()}
+    try:
+        faults = parse_faults(settings.sender.sandbox_faults)
+    except FaultConfigError as exc:
+        raise ConfigError(f"HOOKSTREAM_SANDBOX_FAULTS: {exc}") from None
+    return Sandbox(sandbox_tokens(page_tokens, settings.sender.sandbox_tokens), faults)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    sandbox = build_sandbox(settings)
+    http = ServiceHttp(args.host, args.port, new_registry(), routes=sandbox.routes())
+
+    async def idle(stop: asyncio.Event) -> None:
+        await stop.wait()
+
+    asyncio.run(run_service(http, idle))
+    return 0

@@ -1,0 +1,27 @@
+"""`hookstream sender`: deliver `outbound` commands through the Graph Send API."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+from hookstream.cli._common import add_listen_options
+from hookstream.pages import load_pages
+from hookstream.service import ServiceHttp, run_service
+from hookstream.settings import Settings
+from senders.service import Sender
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("sender", help="deliver outbound commands to the Send API")
+    add_listen_options(parser, 9101)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    pages = load_pages(settings.pages_file, os.environ)
+    sender = Sender(settings, pages)
+    http = ServiceHttp(args.host, args.port, sender.metrics.registry, lambda: sender.ready)
+    asyncio.run(run_service(http, sender.run))
+    return 0

@@ -1,0 +1,295 @@
+"""Deliver one command: ledger check, page and token, pacing, retries, outcome. The policy lives
+in the pure modules (classify, pacing, pages, build); this module applies it to one command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hookstream.logging import event, get_logger
+from hookstream.pages import PageConfig, PagesConfig
+from hookstream.settings import SenderSettings
+from schemas.analytics import DeadLettered, DeliveryResult, encode_fact
+from schemas.commands import OutboundCommand, decode_command
+from schemas.errors import SchemaError
+from senders.build import SendCall, build_calls, check_command
+from senders.errors import SendError, UndeliverableCommand
+from senders.graph import Answer
+from senders.ledger import part_key
+from senders.metrics import SenderMetrics
+from senders.outcomes import Source, dead_letter, delivery_fact
+from senders.pacing import PageBucket, backoff_delay
+from senders.pages import PageGate
+
+log = get_logger("sender")
+
+
+class Client(Protocol):
+    async def send(self, page_id: str, token: str, body: dict[str, Any]) -> Answer: ...
+
+
+class Book(Protocol):
+    def outcome(self, key: str) -> str | None: ...
+    async def record(self, key: str, status: str, message_id: str = ""
+                     ) -> asyncio.Future[object]: ...
+
+
+# (topic name, key, value) -> the producer's delivery future
+Emit = Callable[[str, bytes | None, bytes], Awaitable["asyncio.Future[object]"]]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Attempt:
+    command: OutboundCommand
+    page: PageConfig
+    attempts: int = 0
+    held_since: float | None = None
+    probing: bool = False
+    throttles: int = 0
+    abandoned: Callable[[], bool] = lambda: False
+
+
+@dataclass
+class Deliverer:
+    settings: SenderSettings
+    pages: PagesConfig
+    client: Client
+    ledger: Book
+    emit: Emit
+    topics: dict[str, str]  # analytics, dlq
+    metrics: SenderMetrics
+    rng: random.Random = field(default_factory=random.Random)
+    gate: PageGate = field(default_factory=PageGate)
+    buckets: dict[str, PageBucket] = field(default_factory=dict)
+    http_slots: asyncio.Semaphore | None = None
+
+    def __post_init__(self) -> None:
+        self.gate = PageGate(self.settings.stopped_page_probe_s,
+                             self.settings.stopped_page_dlq_after_s)
+        self.http_slots = asyncio.Semaphore(self.settings.concurrency)
+
+    async def deliver(self, source: Source, abandoned: Callable[[], bool] = lambda: False
+                      ) -> bool:
+        """Finish one record: True when its outcome is recorded (offset may be committed),
+        False when abandoned (partition revoked, the next owner takes over)."""
+        writes: list[asyncio.Future[object]] = []
+        try:
+            command = decode_command(source.value)
+        except SchemaError as exc:
+            writes += await self._dead_letter(source, None, "invalid_command", str(exc), "")
+            return await _settled(writes)
+        if self.ledger.outcome(command.command_id) == "delivered":
+            self.metrics.outcomes.labels("skipped_duplicate").inc()
+            writes.append(await self._fact(delivery_fact(command, "skipped_duplicate", 0,
+                                                         now_ms())))
+            return await _settled(writes)
+        attempt: Attempt | None = None
+        try:
+            attempt = Attempt(command, self._page_for(command), abandoned=abandoned)
+            message_id = await self._send_all(attempt)
+        except _Abandoned:
+            return False
+        except SendError as exc:
+            tries = attempt.attempts + 1 if attempt else 0
+            writes += await self._failed(source, command, exc, tries)
+            return await _settled(writes)
+        finally:
+            if attempt is not None and attempt.held_since is not None:
+                self.metrics.held.dec()
+        writes += await self._delivered(command, attempt.attempts, message_id)
+        return await _settled(writes)
+
+    def _page_for(self, command: OutboundCommand) -> PageConfig:
+        page = self.pages.page(command.page_id)
+        if page is None:
+            raise UndeliverableCommand(f"page {command.page_id} is not in the pages file",
+                                       reason="unknown_page")
+        if not page.access_token:
+            ref = f" ({page.access_token_ref} is not set)" if page.access_token_ref else ""
+            raise UndeliverableCommand(f"page {command.page_id} has no access token{ref}",
+                                       reason="page_without_token")
+        problem = check_command(command)
+        if problem:
+            raise UndeliverableCommand(problem)
+        return page
+
+    async def _send_all(self, attempt: Attempt) -> str:
+        command, page = attempt.command, attempt.page
+        calls = build_calls(command, typing_on=page.typing_on,
+                            tag_metadata=page.platform == "messenger")
+        last = max(call.part for call in calls)
+        message_id = ""
+        for call in calls:
+            key = part_key(command.command_id, call.part)
+            if call.part < last and self.ledger.outcome(key) == "delivered":
+                continue  # this part reached the user before a restart
+            answer = await self._send_one(attempt, call)
+            message_id = answer.success.message_id if answer else message_id
+            if call.is_message and call.part < last:
+                await await_all([await self.ledger.record(key, "delivered", message_id)])
+        return message_id
+
+    async def _send_one(self, attempt: Attempt, call: SendCall) -> Answer | None:
+        while True:
+            await self._wait_turn(attempt)
+            try:
+                answer = await self._post(attempt, call)
+            except SendError as exc:
+                if not call.is_message and not (exc.retriable or exc.stops_page):
+                    return None  # a typing indicator that cannot be shown is not worth a dlq
+                await self._handle_error(attempt, exc)
+                continue
+            await self._after_success(attempt, answer)
+            return answer
+
+    async def _post(self, attempt: Attempt, call: SendCall) -> Answer:
+        page = attempt.page
+        assert self.http_slots is not None  # noqa: S101 - set in __post_init__
+        async with self.http_slots:
+            try:
+                answer = await self.client.send(page.page_id, page.access_token.reveal(),
+                                                call.body)
+            except SendError as exc:
+                self.metrics.calls.labels(exc.reason).inc()
+                raise
+        self.metrics.calls.labels("ok").inc()
+        return answer
+
+    async def _wait_turn(self, attempt: Attempt) -> None:
+        page_id = attempt.page.page_id
+        while True:
+            if attempt.abandoned():
+                raise _Abandoned
+            decision, wait = self.gate.decide(page_id, time.monotonic(), attempt.held_since)
+            if decision == "dead_letter":
+                stopped = self.gate.stopped.get(page_id)
+                error = SendError(f"page {page_id} stopped: {stopped.message if stopped else ''}",
+                                  code=stopped.code if stopped else 0)
+                error.reason = "page_stopped"
+                raise error
+            attempt.probing = decision == "probe"
+            if decision != "wait":
+                break
+            await asyncio.sleep(wait)
+        bucket = self._bucket(page_id)
+        delay = bucket.reserve(time.monotonic())
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def _bucket(self, page_id: str) -> PageBucket:
+        bucket = self.buckets.get(page_id)
+        if bucket is None:
+            bucket = self.buckets[page_id] = PageBucket(self.settings.page_rate_per_s)
+        return bucket
+
+    async def _after_success(self, attempt: Attempt, answer: Answer) -> None:
+        page_id = attempt.page.page_id
+        if answer.usage_percent:
+            self._bucket(page_id).usage(time.monotonic(), answer.usage_percent)
+        if attempt.held_since is not None:
+            attempt.held_since = None
+            self.metrics.held.dec()
+        if attempt.probing and self.gate.resume(page_id):
+            self.metrics.page_stopped.labels(page_id).set(0)
+            event(log, "page_resumed", page_id=page_id)
+
+    async def _handle_error(self, attempt: Attempt, exc: SendError) -> None:
+        page_id, now = attempt.page.page_id, time.monotonic()
+        if exc.usage:
+            self._bucket(page_id).usage(now, exc.usage)
+        if exc.throttled:
+            attempt.throttles += 1
+            pause = exc.retry_after or backoff_delay(
+                attempt.throttles, self.settings.backoff_base_s, self.settings.backoff_max_s,
+                self.rng)
+            self._bucket(page_id).throttled(now, pause)
+            self.metrics.retries.labels("throttled").inc()
+            self.metrics.page_rate.labels(page_id).set(self._bucket(page_id).rate)
+            return
+        if exc.stops_page:
+            await self._hold(attempt, exc)
+            return
+        if not exc.retriable:
+            raise exc
+        attempt.attempts += 1
+        if attempt.attempts >= self.settings.max_attempts:
+            exc.reason = "retries_exhausted"
+            raise exc
+        self.metrics.retries.labels(exc.reason).inc()
+        await await_all([await self._fact(delivery_fact(
+            attempt.command, "retried", attempt.attempts, now_ms(), exc))])
+        await asyncio.sleep(backoff_delay(attempt.attempts, self.settings.backoff_base_s,
+                                          self.settings.backoff_max_s, self.rng))
+
+    async def _hold(self, attempt: Attempt, exc: SendError) -> None:
+        page_id = attempt.page.page_id
+        if self.gate.stop(page_id, time.monotonic(), exc.code, str(exc)):
+            self.metrics.page_stopped.labels(page_id).set(1)
+            event(log, "page_stopped", logging.ERROR, page_id=page_id, code=exc.code,
+                  error=str(exc), action="holding its commands; fix the token or policy")
+        if attempt.held_since is None:
+            attempt.held_since = time.monotonic()
+            self.metrics.held.inc()
+            await await_all([await self._fact(delivery_fact(
+                attempt.command, "held", attempt.attempts, now_ms(), exc))])
+
+    async def _delivered(self, command: OutboundCommand, attempts: int, message_id: str
+                         ) -> list[asyncio.Future[object]]:
+        finished = now_ms()
+        self.metrics.outcomes.labels("delivered").inc()
+        self.metrics.latency.observe(max(0, finished - command.created_at_ms) / 1000)
+        fact = delivery_fact(command, "delivered", attempts + 1, finished, message_id=message_id)
+        return [await self.ledger.record(command.command_id, "delivered", message_id),
+                await self._fact(fact)]
+
+    async def _failed(self, source: Source, command: OutboundCommand, exc: SendError,
+                      attempts: int) -> list[asyncio.Future[object]]:
+        writes = await self._dead_letter(source, command, exc.reason, str(exc), command.page_id)
+        fact = delivery_fact(command, "dead_lettered", attempts, now_ms(), exc)
+        writes.append(await self._fact(fact))
+        return writes
+
+    async def _dead_letter(self, source: Source, command: OutboundCommand | None, reason: str,
+                           error: str, page_id: str) -> list[asyncio.Future[object]]:
+        self.metrics.outcomes.labels("dead_lettered").inc()
+        event(log, "command_dead_lettered", logging.WARNING, reason=reason, error=error[:200],
+              page_id=page_id, offset=source.offset, partition=source.partition)
+        letter = dead_letter(source, reason, error, now_ms(), page_id)
+        fact = DeadLettered(
+            fact_id=f"dlq:{letter.dead_letter_id}", dead_letter_id=letter.dead_letter_id,
+            source_topic=source.topic, service="sender", reason=reason, page_id=page_id,
+            failed_at_ms=letter.failed_at_ms,
+            conversation_id=command.conversation_id if command else "")
+        return [await self.emit(self.topics["dlq"], source.key, letter.encode()),
+                await self.emit(self.topics["analytics"], source.key, _encode(fact))]
+
+    async def _fact(self, fact: DeliveryResult) -> asyncio.Future[object]:
+        return await self.emit(self.topics["analytics"], fact.conversation_id.encode(),
+                               _encode(fact))
+
+
+class _Abandoned(Exception):  # noqa: N818 - control flow, never escapes this module
+    pass
+
+
+def _encode(fact: DeliveryResult | DeadLettered) -> bytes:
+    return encode_fact(fact)
+
+
+async def await_all(futures: list[asyncio.Future[object]]) -> None:
+    if futures:
+        await asyncio.gather(*futures)
+
+
+async def _settled(futures: list[asyncio.Future[object]]) -> bool:
+    await await_all(futures)
+    return True

@@ -1,0 +1,46 @@
+"""Outcome facts of the sender for `analytics`, and dead letters for `dlq`. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.analytics import DeliveryResult
+from schemas.commands import OutboundCommand
+from schemas.dlq import DeadLetter, dead_letter_for
+from senders.errors import SendError
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a command came from on `outbound` (for the dead letter and the key)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def delivery_fact(
+    command: OutboundCommand, status: str, attempts: int, now_ms: int,
+    error: SendError | None = None, message_id: str = "",
+) -> DeliveryResult:
+    return DeliveryResult(
+        fact_id=f"dlv:{command.command_id}:{status}:{attempts}",
+        command_id=command.command_id, page_id=command.page_id,
+        conversation_id=command.conversation_id, status=status, attempts=attempts,
+        created_at_ms=command.created_at_ms, finished_at_ms=now_ms,
+        latency_ms=max(0, now_ms - command.created_at_ms),
+        error_code=error.code if error else 0, error_subcode=error.subcode if error else 0,
+        error_message=str(error)[:500] if error else "", message_id=message_id,
+        event_received_at_ms=command.event_received_at_ms or 0,
+    )
+
+
+def dead_letter(source: Source, reason: str, error: str, now_ms: int, page_id: str = ""
+                ) -> DeadLetter:
+    return dead_letter_for(
+        topic=source.topic, partition=source.partition, offset=source.offset, key=source.key,
+        value=source.value, reason=reason, error=error[:1000], service="sender",
+        failed_at_ms=now_ms, page_id=page_id,
+    )

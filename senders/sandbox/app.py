@@ -1,0 +1,136 @@
+"""The sandbox's HTTP app: Meta's Send API shape, plus endpoints to see and steer it.
+
+    POST /{version}/{page_id}/messages?access_token=...   (also /{version}/me/messages)
+    GET  /sandbox/messages[?page_id=&recipient_id=&since=]   what was accepted, in order
+    GET  /sandbox/stats       counters;   POST /sandbox/reset   forget everything
+    GET  /sandbox/faults      PUT /sandbox/faults  (JSON list, see faults.py)
+    GET  /                    plain HTML: conversations and their messages
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from senders.sandbox.faults import Fault, FaultConfigError, choose_fault, parse_faults
+from senders.sandbox.html import render
+from senders.sandbox.meta import MetaError, meta_error, validate_send
+from senders.sandbox.store import Store
+
+ANY_PAGE = "*"
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status, media_type="application/json")
+
+
+@dataclass
+class Sandbox:
+    """`tokens`: token -> page id it is valid for ("*": any page)."""
+
+    tokens: Mapping[str, str]
+    faults: list[Fault] = field(default_factory=list)
+    store: Store = field(default_factory=Store)
+    rng: random.Random = field(default_factory=random.Random)
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return [
+            Route("/{version}/{page_id}/messages", self.send, methods=["POST"]),
+            Route("/sandbox/messages", self.messages, methods=["GET"]),
+            Route("/sandbox/stats", self.stats, methods=["GET"]),
+            Route("/sandbox/reset", self.reset, methods=["POST"]),
+            Route("/sandbox/faults", self.get_faults, methods=["GET"]),
+            Route("/sandbox/faults", self.set_faults, methods=["PUT", "POST"]),
+            Route("/", self.page, methods=["GET"]),
+        ]
+
+    def _error(self, error: MetaError) -> Response:
+        self.store.rejected(error.code)
+        return _json(error.body(uuid.uuid4().hex[:12]), error.status)
+
+    def _page_for_token(self, token: str, page_id: str) -> str | None:
+        allowed = self.tokens.get(token)
+        if allowed is None:
+            return None
+        if page_id == "me":
+            return allowed if allowed != ANY_PAGE else None
+        return page_id if allowed in (ANY_PAGE, page_id) else None
+
+    async def send(self, request: Request) -> Response:
+        token = request.query_params.get("access_token", "")
+        auth = request.headers.get("authorization", "")
+        if not token and auth.lower().startswith("bearer "):
+            token = auth[7:].strip()
+        page_id = self._page_for_token(token, request.path_params["page_id"])
+        if page_id is None:
+            return self._error(meta_error(190))
+        fault = choose_fault(self.faults, page_id, self.rng)
+        if fault is not None:
+            return await self._inject(fault)
+        try:
+            body = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return self._error(meta_error(100, message="(#100) The request body is not JSON"))
+        problem = validate_send(body)
+        if problem is not None:
+            return self._error(problem)
+        entry = self.store.add(page_id, body)
+        answer = {"recipient_id": entry["recipient_id"]}
+        if entry["message_id"]:
+            answer["message_id"] = entry["message_id"]
+        return _json(answer)
+
+    async def _inject(self, fault: Fault) -> Response:
+        if fault.timeout_s:
+            await asyncio.sleep(fault.timeout_s)
+        if fault.status and not fault.code:
+            self.store.rejected(fault.status)
+            return HTMLResponse("<html><body>Service Unavailable</body></html>", fault.status)
+        if fault.code:
+            return self._error(meta_error(fault.code, fault.subcode, status=fault.status))
+        return self._error(meta_error(2))
+
+    async def messages(self, request: Request) -> Response:
+        query = request.query_params
+        selected = self.store.select(query.get("page_id", ""), query.get("recipient_id", ""),
+                                     int(query.get("since", "0") or 0))
+        return _json({"total": self.store.counts["accepted"], "messages": selected})
+
+    async def stats(self, _: Request) -> Response:
+        return _json(dict(self.store.counts))
+
+    async def reset(self, _: Request) -> Response:
+        self.store.reset()
+        self.faults = []
+        return _json({"ok": True})
+
+    async def get_faults(self, _: Request) -> Response:
+        return _json([fault.as_dict() for fault in self.faults])
+
+    async def set_faults(self, request: Request) -> Response:
+        try:
+            self.faults = parse_faults(await request.body())
+        except FaultConfigError as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return _json([fault.as_dict() for fault in self.faults])
+
+    async def page(self, _: Request) -> Response:
+        return HTMLResponse(render(self.store))
+
+
+def sandbox_tokens(page_tokens: Mapping[str, str], extra: Sequence[str]) -> dict[str, str]:
+    """token -> page id from the pages file (page -> token) and "token" / "page:token" entries."""
+    tokens = {token: page_id for page_id, token in page_tokens.items() if token}
+    for item in extra:
+        page_id, sep, token = item.rpartition(":")
+        tokens[token] = page_id if sep and page_id else ANY_PAGE
+    return tokens

@@ -1,0 +1,92 @@
+"""Wiring of the sender: Kafka clients, ledger, HTTP client, lanes. `Sender(settings, pages)`
+is used by `hookstream sender` (through run_service) and by the tests (in-process)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from hookstream.kafka import new_consumer, new_producer
+from hookstream.logging import event, get_logger
+from hookstream.metrics import new_registry
+from hookstream.pages import PagesConfig
+from hookstream.settings import Settings
+from senders.delivery import Deliverer
+from senders.graph import GraphClient
+from senders.ledger import Ledger
+from senders.metrics import SenderMetrics
+from senders.outcomes import Source
+from senders.worker import Lanes, Rebalance, SenderLoop
+
+log = get_logger("sender")
+
+
+class Sender:
+    def __init__(self, settings: Settings, pages: PagesConfig,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.pages = pages
+        self.metrics = SenderMetrics(new_registry())
+        self._transport = transport
+        self.ready = False
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self.ledger: Ledger | None = None
+        self.deliverer: Deliverer | None = None
+
+    async def _emit(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
+        assert self._producer is not None  # noqa: S101 - started
+        future: asyncio.Future[Any] = await self._producer.send(topic, value, key=key)
+        return future
+
+    async def run(self, stop: asyncio.Event) -> None:
+        kafka, sender = self.settings.kafka, self.settings.sender
+        self._producer = new_producer(kafka)
+        await self._producer.start()
+        client = GraphClient(sender, self._transport)
+        self.ledger = Ledger(kafka, self._producer)
+        try:
+            await self.ledger.start()
+            self.metrics.ledger_size.set_function(lambda: len(self.ledger or ()))
+            self.deliverer = Deliverer(
+                sender, self.pages, client, self.ledger, self._emit,
+                {"analytics": kafka.topic("analytics"), "dlq": kafka.topic("dlq")}, self.metrics)
+            await self._consume(stop)
+        finally:
+            self.ready = False
+            await client.close()
+            await self.ledger.stop()
+            await self._producer.stop()
+
+    async def _deliver(self, source: Source, abandoned: Any) -> bool:
+        assert self.deliverer is not None  # noqa: S101 - started
+        return await self.deliverer.deliver(source, abandoned)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        kafka, sender = self.settings.kafka, self.settings.sender
+        session_ms = int(sender.session_timeout_s * 1000)
+        # A JoinGroup may take longer than a plain request (seconds on the embedded broker).
+        consumer = new_consumer(
+            kafka, group_id=sender.consumer_group, max_poll_records=1000,
+            session_timeout_ms=session_ms, heartbeat_interval_ms=max(100, session_ms // 3),
+            request_timeout_ms=max(int(kafka.request_timeout_s * 1000), session_ms + 30_000))
+        lanes = Lanes(self._deliver, sender.max_in_flight)
+        self.metrics.in_flight.set_function(lambda: lanes.open)
+        assert self.ledger is not None  # noqa: S101 - started
+        loop = SenderLoop(consumer, lanes, self.ledger.catch_up)
+        consumer.subscribe([kafka.topic("outbound")], listener=Rebalance(loop))
+        await consumer.start()
+        self._consumer = consumer
+        self.ready = True
+        event(log, "sender_started", pages=len(self.pages.pages), group=sender.consumer_group,
+              base_url=sender.graph_api_base_url)
+        try:
+            await loop.run(stop)
+        finally:
+            with contextlib.suppress(Exception):
+                await loop.close(drain_s=5.0)
+            await consumer.stop()
