@@ -1,0 +1,34 @@
+"""`hookstream sink`: the analytics sink (Kafka `analytics` -> ClickHouse), with /healthz,
+/readyz, /metrics and the read-only `/api/stats` that `hookstream stats` asks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from hookstream.cli._common import add_listen_options
+from hookstream.clickhouse import parse_clickhouse_url
+from hookstream.metrics import new_registry
+from hookstream.service import ServiceHttp, run_service
+from hookstream.settings import Settings
+from sinks.api import stats_route
+from sinks.service import AnalyticsSink
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("sink", help="write analytics facts into ClickHouse")
+    add_listen_options(parser, 9102)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    target = parse_clickhouse_url(settings.sink.clickhouse_url)  # ConfigError -> exit 2
+    registry = new_registry()
+
+    async def main() -> None:
+        sink = AnalyticsSink(settings, registry)
+        routes = [stats_route(sink.with_client, target.database)]
+        await run_service(ServiceHttp(args.host, args.port, registry, sink.ready, routes), sink.run)
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,128 @@
+"""`hookstream stats`: the headline numbers from ClickHouse for a time range (and a page).
+
+    hookstream stats                          # the last hour, all pages
+    hookstream stats --from 2h --page 1001    # the last two hours of page 1001
+    hookstream stats --from 2026-01-01T00:00 --to 2026-01-02T00:00 --json
+
+With the embedded engine (`chdb://...`), a running sink holds the engine, so stats asks the
+sink's read-only `/api/stats` first and opens the engine itself only when no sink answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+
+from hookstream.clickhouse import (
+    ClickHouseTarget,
+    ClickHouseUnavailable,
+    connect,
+    parse_clickhouse_url,
+)
+from hookstream.settings import Settings
+from sinks.retry import short_error
+from sinks.stats import StatsRange, compute_stats, render_text
+
+_RELATIVE = re.compile(r"^-?(\d+(?:\.\d+)?)([smhd])$")
+_UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+class StatsUnavailable(Exception):
+    """Neither a sink nor the engine could answer."""
+
+
+def parse_time(text: str, now_ms: int) -> int:
+    """`now`, a duration ago (`15m`, `2h`, `7d`), epoch milliseconds, or ISO 8601 (UTC if naive)."""
+    text = text.strip()
+    if text == "now":
+        return now_ms
+    relative = _RELATIVE.match(text)
+    if relative:
+        return now_ms - int(float(relative.group(1)) * _UNIT_MS[relative.group(2)])
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def stats_range(args: argparse.Namespace, now_ms: int) -> StatsRange:
+    from_ms, to_ms = parse_time(args.from_, now_ms), parse_time(args.to, now_ms)
+    if to_ms <= from_ms:
+        raise argparse.ArgumentTypeError("--to must be after --from")
+    return StatsRange(from_ms, to_ms, args.page or None)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("stats", help="headline analytics numbers from ClickHouse")
+    parser.add_argument("--from", dest="from_", default="1h",
+                        help="start: ISO time, epoch ms, or a duration ago like 15m/2h/7d (1h)")
+    parser.add_argument("--to", default="now", help="end (default now)")
+    parser.add_argument("--page", default="", help="only this page id")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument("--sink-url", default="",
+                        help="a running sink to ask (default HOOKSTREAM_SINK_URL or :9102)")
+    parser.set_defaults(run=run)
+
+
+def ask_sink(url: str, rng: StatsRange) -> dict[str, Any] | None:
+    """The sink's answer, or None when no sink listens there."""
+    params: dict[str, str | int] = {
+        "from_ms": rng.from_ms, "to_ms": rng.to_ms, "page": rng.page_id or "",
+    }
+    try:
+        response = httpx.get(f"{url}/api/stats", params=params, timeout=30.0)
+    except httpx.TransportError:
+        return None
+    body: dict[str, Any] = response.json()
+    if response.status_code != 200:
+        raise StatsUnavailable(f"the sink at {url} answered {response.status_code}: "
+                               f"{body.get('error', '')}")
+    return body
+
+
+def query_directly(target: ClickHouseTarget, rng: StatsRange) -> dict[str, Any]:
+    client = connect(target)
+    try:
+        return compute_stats(client, target.database, rng)
+    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
+        raise StatsUnavailable(f"querying {target.describe()} failed (has `hookstream sink` "
+                               f"created the schema?): {short_error(exc)}") from None
+    finally:
+        client.close()
+
+
+def fetch(target: ClickHouseTarget, sink_url: str, rng: StatsRange) -> dict[str, Any]:
+    if not target.embedded:
+        return query_directly(target, rng)
+    answer = ask_sink(sink_url, rng)
+    if answer is not None:
+        return answer
+    try:
+        return query_directly(target, rng)
+    except ClickHouseUnavailable as exc:
+        raise StatsUnavailable(f"{exc} (no sink answered at {sink_url} either)") from None
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    target = parse_clickhouse_url(settings.sink.clickhouse_url)
+    try:
+        rng = stats_range(args, int(time.time() * 1000))
+        stats = fetch(target, args.sink_url or settings.sink.query_url, rng)
+    except (argparse.ArgumentTypeError, StatsUnavailable, ClickHouseUnavailable) as exc:
+        print(f"hookstream stats: {exc}", file=sys.stderr)
+        return 1
+    print(orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode() if args.json
+          else render_text(stats))
+    return 0

@@ -1,0 +1,48 @@
+"""Pure: what the sink could not store -> dead letters for `dlq`, plus a `DeadLettered` fact
+each (so the DLQ volume panels count the sink's own dead letters too)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from schemas.analytics import DeadLettered, encode_fact
+from schemas.dlq import DeadLetter, dead_letter_for
+from sinks.batch import Malformed, Source
+from sinks.writer import Rejected
+
+SERVICE = "sink"
+KeyValue = tuple[bytes | None, bytes]
+
+
+def letter(source: Source, reason: str, error: str, now_ms: int, page_id: str = "") -> DeadLetter:
+    return dead_letter_for(
+        topic=source.topic, partition=source.partition, offset=source.offset, key=source.key,
+        value=source.value, reason=reason, error=error, service=SERVICE, failed_at_ms=now_ms,
+        page_id=page_id,
+    )
+
+
+def fact_for(dead: DeadLetter) -> DeadLettered:
+    return DeadLettered(
+        fact_id=f"dlq:{dead.dead_letter_id}", dead_letter_id=dead.dead_letter_id,
+        source_topic=dead.source_topic, service=dead.service, reason=dead.reason,
+        page_id=dead.page_id, failed_at_ms=dead.failed_at_ms, conversation_id=dead.key or "",
+    )
+
+
+def dead_letters_for(
+    malformed: Sequence[Malformed], rejected: Sequence[Rejected], now_ms: int
+) -> tuple[list[KeyValue], list[KeyValue]]:
+    """(dlq records, analytics facts). A refused DeadLettered row gets no new fact (no loop)."""
+    letters = [letter(m.source, m.reason, m.error, now_ms) for m in malformed]
+    refused = [
+        (letter(r.source, "clickhouse_rejected", r.error, now_ms, r.row.page_id), r)
+        for r in rejected
+    ]
+    letters += [dead for dead, _ in refused]
+    facts = [fact_for(d) for d in letters[: len(malformed)]]
+    facts += [fact_for(dead) for dead, r in refused if r.row.table != "dead_letters"]
+    return (
+        [(d.key.encode() if d.key is not None else None, d.encode()) for d in letters],
+        [(f.conversation_id.encode() or None, encode_fact(f)) for f in facts],
+    )

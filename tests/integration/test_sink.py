@@ -1,0 +1,148 @@
+"""The analytics sink against the real embedded broker and the real chDB engine."""
+
+from __future__ import annotations
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from hookstream.settings import KafkaSettings
+from schemas.analytics import decode_fact
+from schemas.dlq import decode_dead_letter
+from sinks.batch import Batch
+from sinks.decode import add_record
+from sinks.writer import ClickHouseWriter
+from tests.integration.conftest_sink import (  # noqa: F401 - fixtures
+    BASE_MS,
+    ch,
+    chdb_url,
+    dead,
+    delivery,
+    encoded,
+    message,
+    metric,
+    poll,
+    produce,
+    reply,
+    running_sink,
+    scalar,
+    sink_settings,
+)
+from tests.kafka_helpers import read_topic
+
+pytestmark = pytest.mark.integration
+
+
+def mixed_facts(page: str, n: int) -> list:  # type: ignore[type-arg]
+    facts: list = [message(i, page) for i in range(n)]  # type: ignore[type-arg]
+    facts += [reply(i, page) for i in range(n // 2)]
+    facts += [delivery(i, page) for i in range(n // 2)]
+    facts += [dead(i, page) for i in range(3)]
+    return facts
+
+
+COUNTS = {
+    "messages": "uniqExact(fact_id) FROM hookstream.messages",
+    "messages_rows": "count() FROM hookstream.messages",
+    "replies": "count() FROM hookstream.replies",
+    "deliveries": "count() FROM hookstream.deliveries",
+    "dead_letters": "count() FROM hookstream.dead_letters",
+    "events_1m": "sum(events) FROM hookstream.messages_1m",
+    "replies_1m": "sum(replies) FROM hookstream.replies_1m",
+    "outcomes_1m": "sum(outcomes) FROM hookstream.deliveries_1m",
+    "dlq_1m": "sum(dead_letters) FROM hookstream.dead_letters_1m",
+}
+
+
+def counts(client: Client, page: str) -> dict[str, int]:
+    return {
+        name: int(client.query(f"SELECT {what} WHERE page_id = %(page)s",
+                               parameters={"page": page}).result_rows[0][0])
+        for name, what in COUNTS.items()
+    }
+
+
+EXPECTED_40 = {"messages": 40, "messages_rows": 40, "replies": 20, "deliveries": 20,
+               "dead_letters": 3, "events_1m": 40, "replies_1m": 20, "outcomes_1m": 20,
+               "dlq_1m": 3}
+
+
+async def test_facts_become_queryable_rows_and_rollups(
+    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+) -> None:
+    await produce(kafka_settings, encoded(mixed_facts("p-basic", 40)))
+    async with running_sink(sink_settings(kafka_settings, chdb_url)):
+        await poll(lambda: counts(ch, "p-basic")["dead_letters"] == 3, what="rows stored")
+        await poll(lambda: counts(ch, "p-basic") == EXPECTED_40, what="all rows stored")
+    row = ch.query("SELECT kind, processing_ms, attachment_types FROM hookstream.messages "
+                   "WHERE fact_id = 'msg:ep-basic-1'").result_rows
+    assert row == [("message", 100, ["image"])]
+
+
+async def test_replay_from_the_start_counts_nothing_twice(
+    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+) -> None:
+    facts = mixed_facts("p-replay", 40)
+    await produce(kafka_settings, encoded(facts))
+    settings = sink_settings(kafka_settings, chdb_url)
+    async with running_sink(settings, group_id="first"):
+        await poll(lambda: counts(ch, "p-replay") == EXPECTED_40, what="first pass stored")
+    # A second consumer group reads the whole topic again: a replay.
+    async with running_sink(settings, group_id="replay") as sink:
+        await poll(lambda: metric(sink, "hookstream_sink_rows_already_stored_total")
+                   >= len(facts), what="replay consumed")
+        assert metric(sink, "hookstream_sink_rows_inserted_total") == 0
+    assert counts(ch, "p-replay") == EXPECTED_40
+
+
+async def test_restart_after_write_before_commit_counts_nothing_twice(
+    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+) -> None:
+    facts = mixed_facts("p-restart", 40)
+    await produce(kafka_settings, encoded(facts))
+    # What a sink that crashed between the ClickHouse write and the offset commit leaves:
+    # rows stored (part of the topic), nothing committed.
+    records = await read_topic(kafka_settings, "analytics", expected=len(facts))
+    crashed = Batch()
+    for record in records[: len(records) // 2]:
+        add_record(crashed, _Record(kafka_settings.topic("analytics"), record), 0.0)
+    ClickHouseWriter(ch, "hookstream").write(crashed)
+    async with running_sink(sink_settings(kafka_settings, chdb_url)) as sink:
+        await poll(lambda: metric(sink, "hookstream_sink_rows_inserted_total")
+                   + metric(sink, "hookstream_sink_rows_already_stored_total") >= len(facts),
+                   what="restart consumed")
+        assert metric(sink, "hookstream_sink_rows_already_stored_total") == len(records) // 2
+    assert counts(ch, "p-restart") == EXPECTED_40
+
+
+async def test_malformed_and_refused_records_go_to_the_dlq_and_the_rest_goes_in(
+    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+) -> None:
+    good = [message(i, "p-bad") for i in range(5)]
+    refused = message(99, "p-bad", text_length=-5)  # valid JSON, impossible for UInt32
+    values = encoded(good[:2]) + [(b"1001:u1", b"{not json"), (b"1001:u2", b'{"fact": "x"}')]
+    values += encoded([refused]) + encoded(good[2:])
+    await produce(kafka_settings, values)
+    async with running_sink(sink_settings(kafka_settings, chdb_url)):
+        letters = await read_topic(kafka_settings, "dlq", expected=3)
+        await poll(lambda: scalar(ch, "SELECT count() FROM hookstream.dead_letters "
+                                      "WHERE service = 'sink'") >= 3, what="dlq facts")
+    dead_letters = sorted((decode_dead_letter(r.value) for r in letters),
+                          key=lambda d: d.source_offset)
+    assert [d.reason for d in dead_letters].count("invalid_analytics_fact") == 2
+    rejected = [d for d in dead_letters if d.reason == "clickhouse_rejected"]
+    assert len(rejected) == 1 and "text_length" in rejected[0].error
+    assert decode_fact(rejected[0].original_bytes()).fact_id == refused.fact_id
+    assert all(d.service == "sink" for d in dead_letters)
+    assert scalar(ch, "SELECT count() FROM hookstream.messages WHERE page_id = 'p-bad'") == 5
+
+
+class _Record:
+    def __init__(self, topic: str, consumed: object) -> None:
+        self.topic = topic
+        self.partition = consumed.partition  # type: ignore[attr-defined]
+        self.offset = consumed.offset  # type: ignore[attr-defined]
+        self.key = consumed.key  # type: ignore[attr-defined]
+        self.value = consumed.value  # type: ignore[attr-defined]
+
+
+_ = (BASE_MS,)
