@@ -17,20 +17,16 @@ from hookstream.errors import BrokerUnavailable
 from hookstream.kafka import new_producer
 from hookstream.logging import event, get_logger
 from hookstream.settings import KafkaSettings
+from ingress.batcher import PartitionPump, Waiter
 
 log = get_logger("ingress.publisher")
 
 KeyValue = tuple[bytes, bytes]
 
 
-def _consume_outcome(future: asyncio.Future[object]) -> None:
-    # Sends abandoned after a 503 still finish later; read their outcome so none goes unseen.
-    if not future.cancelled():
-        future.exception()
-
-
 class CachedPartitioner:
-    """aiokafka's (and Java's) default partitioning of keyed records, memoized per key."""
+    """aiokafka's (and Java's) default partitioning of keyed records, memoized per key
+    (murmur2 is pure Python in aiokafka, and conversations repeat)."""
 
     def __init__(self, max_keys: int = 100_000) -> None:
         self._hashes: dict[bytes, int] = {}
@@ -47,16 +43,18 @@ class CachedPartitioner:
 
 class KafkaPublisher:
     def __init__(self, settings: KafkaSettings, check_interval_s: float = 1.0) -> None:
-        # Every record is keyed; aiokafka's murmur2 is pure Python, so remember it per key.
         self._settings = settings
         self._check_interval_s = check_interval_s
         self._producer: AIOKafkaProducer | None = None
         self._started = False
+        self._partitioner = CachedPartitioner()
+        self._pumps: dict[str, dict[int, PartitionPump]] = {}
+        self._partition_ids: dict[str, list[int]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = False
 
     async def start(self) -> None:
-        self._producer = new_producer(self._settings, partitioner=CachedPartitioner())
+        self._producer = new_producer(self._settings)
         self._tasks.append(asyncio.create_task(self._start_and_watch(), name="publisher-watch"))
 
     async def stop(self) -> None:
@@ -65,6 +63,9 @@ class KafkaPublisher:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for pumps in self._pumps.values():
+            for pump in pumps.values():
+                await pump.stop()
         if self._producer is not None and self._started:
             await self._producer.stop()
         self.ready = False
@@ -103,24 +104,33 @@ class KafkaPublisher:
         """Return once Kafka acknowledged every record; raise BrokerUnavailable otherwise."""
         if not self._started:
             raise BrokerUnavailable("the Kafka producer is not connected yet")
+        pumps = self._pumps.get(topic) or await self._open_pumps(topic, deadline_s)
+        partition_ids = self._partition_ids[topic]
+        loop = asyncio.get_running_loop()
+        waiter = Waiter(loop.create_future())
+        for key, value in records:
+            pumps[self._partitioner(key, partition_ids, partition_ids)].add(key, value, waiter)
+        if waiter.remaining == 0:
+            return
+        # A plain timer, not asyncio.timeout(): cheaper, and it never cancels aiokafka's work.
+        timer = loop.call_later(deadline_s, self._expire, waiter, deadline_s)
+        try:
+            await waiter.future
+        finally:
+            timer.cancel()
+
+    def _expire(self, waiter: Waiter, deadline_s: float) -> None:
+        if not waiter.future.done():
+            self.ready = False
+            waiter.fail(BrokerUnavailable(f"Kafka did not acknowledge within {deadline_s:.1f}s"))
+
+    async def _open_pumps(self, topic: str, deadline_s: float) -> dict[int, PartitionPump]:
         try:
             async with asyncio.timeout(deadline_s):
-                await self._send_all(topic, records)
-        except TimeoutError:
-            self.ready = False
-            raise BrokerUnavailable(f"Kafka did not acknowledge within {deadline_s:.1f}s") from None
-        except BrokerUnavailable:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every producer failure is a 503, not a 500
-            raise BrokerUnavailable(f"Kafka rejected the write: {type(exc).__name__}") from None
-
-    async def _send_all(self, topic: str, records: Sequence[KeyValue]) -> None:
-        futures = []
-        for key, value in records:
-            future = await self.producer.send(topic, value, key=key)
-            future.add_done_callback(_consume_outcome)
-            futures.append(future)
-        # All records are in flight; awaiting them one by one costs least. A timeout cancels
-        # the awaited future, which aiokafka tolerates (it resolves only futures not done).
-        for future in futures:
-            await future
+                partitions = sorted(await self.producer.partitions_for(topic))
+        except Exception as exc:  # noqa: BLE001 - no metadata for the topic: a 503, not a 500
+            raise BrokerUnavailable(f"no partitions known for {topic}: {exc!r}") from None
+        if topic not in self._pumps:
+            self._partition_ids[topic] = partitions
+            self._pumps[topic] = {p: PartitionPump(self.producer, topic, p) for p in partitions}
+        return self._pumps[topic]
