@@ -10,6 +10,7 @@ process can host only one chDB path at a time.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,17 @@ def _parse_chdb(url: str) -> ClickHouseTarget:
     )
 
 
+def quiet_client_logs() -> None:
+    """clickhouse-connect (and urllib3 under it) log every retry and every value they cannot
+    serialize, with tracebacks; our callers report those failures themselves, in one line."""
+    for name in ("clickhouse_connect", "urllib3.connectionpool"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def connect(target: ClickHouseTarget, **settings: Any) -> Client:
     """A clickhouse-connect client for the target, connected to the server's default database
     (the schema module creates ours). Raises ClickHouseUnavailable if it cannot be opened."""
+    quiet_client_logs()
     try:
         if target.embedded:
             Path(target.path).mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,6 @@ raises `WriteFailed` and nothing may be committed.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,9 +20,6 @@ from sinks.batch import Batch, Source, dedup_token
 from sinks.errors import WriteFailed
 from sinks.retry import is_invalid_data, short_error
 from sinks.rows import Row
-
-# clickhouse-connect logs a traceback for every value it cannot serialize; we handle those.
-logging.getLogger("clickhouse_connect.driver.transform").setLevel(logging.CRITICAL)
 
 CHECK_CHUNK = 2000
 Item = tuple[Row, Source]
