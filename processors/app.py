@@ -71,8 +71,8 @@ class ProcessorsApp:
         self.settings, self.batch = settings, batch
         self.app = app or faust_app(settings)
         self.inbound = self.app.topic(settings.kafka.topic("inbound"), schema=raw_schema())
-        self.table = self.app.Table(TABLE, default=None, schema=raw_schema(),
-                                    partitions=settings.kafka.partitions)
+        self.table = self.app.Table(TABLE, default=None, schema=raw_schema(), key_type=bytes,
+                                    value_type=bytes, partitions=settings.kafka.partitions)
         self.topics = {name: settings.kafka.topic(name) for name in ("outbound", "analytics",
                                                                      "dlq")}
         self.batches = 0
