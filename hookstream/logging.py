@@ -69,6 +69,10 @@ def get_logger(name: str) -> logging.Logger:
 
 
 def event(log: logging.Logger, name: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Log one structured event; fields become top-level JSON keys."""
+    """Log one structured event; fields become top-level JSON keys. The request id is taken
+    now, in the caller's context, not when a handler formats the record."""
     if log.isEnabledFor(level):
+        request_id = request_id_var.get()
+        if request_id:
+            fields.setdefault("request_id", request_id)
         log.log(level, name, extra={"fields": fields})
