@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -11,6 +12,7 @@ import pytest
 from hookstream.embedded.broker import EmbeddedBroker
 from hookstream.kafka import ensure_topics
 from hookstream.settings import IngressSettings, KafkaSettings, Secret, Settings
+from tests.brokers import RunningKafka, docker_kafka, docker_unavailable_reason, embedded_kafka
 
 TEST_SECRET = "test-app-secret"
 TEST_VERIFY_TOKEN = "test-verify-token"
@@ -18,24 +20,31 @@ TEST_API_KEY = "test-api-key"
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    log_path = tmp_path_factory.mktemp("broker") / "broker.log"
-    with EmbeddedBroker(log_path=log_path) as running:
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKafka]:
+    """The session's Kafka: embedded Tansu, or real Kafka with HOOKSTREAM_TEST_BROKER=docker."""
+    if os.environ.get("HOOKSTREAM_TEST_BROKER") == "docker":
+        reason = docker_unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+        with docker_kafka() as running:
+            yield running
+        return
+    with embedded_kafka(tmp_path_factory.mktemp("broker") / "broker.log") as running:
         yield running
 
 
-def kafka_settings_for(broker: EmbeddedBroker, partitions: int = 4) -> KafkaSettings:
+def kafka_settings_for(broker: RunningKafka | EmbeddedBroker, partitions: int = 4) -> KafkaSettings:
     return KafkaSettings(
         bootstrap_servers=broker.bootstrap_servers,
         topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
         partitions=partitions,
-        enable_idempotence=False,
+        enable_idempotence=getattr(broker, "idempotence", False),
         request_timeout_s=5.0,
     )
 
 
 @pytest.fixture
-async def kafka_settings(broker: EmbeddedBroker) -> AsyncIterator[KafkaSettings]:
+async def kafka_settings(broker: RunningKafka) -> AsyncIterator[KafkaSettings]:
     """Settings with a fresh topic prefix; every pipeline topic created before the test."""
     settings = kafka_settings_for(broker)
     await ensure_topics(settings)
