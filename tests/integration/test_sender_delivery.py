@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 import pytest_asyncio
@@ -154,8 +154,8 @@ async def test_permanent_errors_and_bad_input_go_to_dlq(rig: Rig) -> None:
     await wait_for(lambda: rig.sandbox.store.counts["error_10"] == 1, "permanent errors")
     await produce_raw(rig.settings.kafka, f"{PERMANENT}:p0".encode(), b"{not json")
     too_many = [{"content_type": "text", "title": f"q{i}", "payload": "Q"} for i in range(14)]
-    invalid = OutboundCommand(**{**_fields(command(PERMANENT, "p0", 1)),
-                                 "message": {"text": "hi", "quick_replies": too_many}})
+    invalid = replace(command(PERMANENT, "p0", 1),
+                      message={"text": "hi", "quick_replies": too_many})
     bad = [command("9999", "x", 0), command(NO_TOKEN, "x", 0), invalid]
     await produce(rig.settings.kafka, bad)
     after = command(PERMANENT, "p0", 2)  # behind the bad ones in the same conversation
@@ -173,14 +173,10 @@ async def test_permanent_errors_and_bad_input_go_to_dlq(rig: Rig) -> None:
 async def test_long_text_is_split_after_typing_on_and_attachments_go_out(rig: Rig) -> None:
     words = " ".join(f"word{i:04d}" for i in range(500))  # 4,499 characters
     quick = [{"content_type": "text", "title": "Yes", "payload": "YES"}]
-    long_text = command(TYPING, "y", 0, text=words)
-    long_text = OutboundCommand(**{**_fields(long_text),
-                                   "message": {"text": words, "quick_replies": quick}})
-    by_url = command(TYPING, "y", 1)
-    by_url = OutboundCommand(**{**_fields(by_url), "message": {"attachment": {
-        "type": "image", "payload": {"url": "https://example.com/a.png"}}}})
-    seen = OutboundCommand(**{**_fields(command(TYPING, "y", 2)), "message": None,
-                              "sender_action": "mark_seen"})
+    long_text = replace(command(TYPING, "y", 0), message={"text": words, "quick_replies": quick})
+    by_url = replace(command(TYPING, "y", 1), message={"attachment": {
+        "type": "image", "payload": {"url": "https://example.com/a.png"}}})
+    seen = replace(command(TYPING, "y", 2), message=None, sender_action="mark_seen")
     await produce(rig.settings.kafka, [long_text, by_url, seen])
     await wait_for(lambda: any(m["sender_action"] == "mark_seen"
                                for m in rig.sandbox.store.select(TYPING)), "all sent")
@@ -192,6 +188,3 @@ async def test_long_text_is_split_after_typing_on_and_attachments_go_out(rig: Ri
     assert " ".join(m["text"] for m in parts) == words
     assert [bool(m["quick_replies"]) for m in parts] == [False, False, True]
 
-
-def _fields(c: OutboundCommand) -> dict[str, object]:
-    return {name: getattr(c, name) for name in c.__dataclass_fields__}
