@@ -19,6 +19,7 @@ async def serving(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0
     port = port or free_port(host)
     server = uvicorn_server(Starlette(routes=list(sandbox.routes())), host, port)
     server.config.lifespan = "off"
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve(), name="sandbox-http")
     while not server.started:
         if task.done():
