@@ -1,8 +1,9 @@
 """The faust-streaming adapter: an agent on `inbound` (key = conversation id), conversation
 state in a table with a changelog, outputs to `outbound` / `analytics` / `dlq`.
 
-Per batch (`take_events`): process in order, write each touched conversation's state once, send
-every output and wait for the broker's acks (acks=all) before the batch's offsets are acked.
+Per batch (`take_events`): process in order, write each touched conversation's state once, hand
+every output to the producer in order; the batch's offsets become committable only after the
+broker acknowledged all of its outputs (acks=all), while the next batches are already processed.
 The producer is not idempotent (the embedded broker cannot); command ids are deterministic and
 the sender's ledger dedupes, so a redelivered batch after a crash is harmless.
 """
@@ -11,17 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Sequence
+from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaProducer
 from faust.types import EventT, StreamT
 
 from hookstream.settings import Settings
 from processors.batch import BatchProcessor, InRecord, OutRecord
+from processors.produce import Outgoing, send_batched
 
 TABLE = "conversations"
+CHANGELOG_EVERY_S = 0.5  # under load, state changes are written out at most this often
+MAX_BATCHES_IN_FLIGHT = 4  # batches whose outputs may await the broker's acks at once
 
 
 def broker_urls(bootstrap_servers: str) -> list[str]:
@@ -76,13 +82,50 @@ class ProcessorsApp:
         self.topics = {name: settings.kafka.topic(name) for name in ("outbound", "analytics",
                                                                      "dlq")}
         self.batches = 0
+        self.in_flight: deque[asyncio.Future[None]] = deque()
+        self.buffer: list[EventT] = []
+        self.has_work, self.room = asyncio.Event(), asyncio.Event()
+        self.stream: StreamT | None = None
+        self.dirty: dict[bytes, tuple[bytes, int]] = {}
+        self.flushed_at = time.monotonic()
         self.app.agent(self.inbound, name="processors")(self._agent)
 
     async def _agent(self, stream: StreamT) -> None:
-        conf = self.settings.processors
-        batches = stream.take_events(conf.batch_size, conf.batch_within_s)  # type: ignore[attr-defined]
-        async for events in batches:
-            await self.handle(events)
+        """Events are buffered as they arrive and processed by `_drain` in batches of whatever
+        accumulated meanwhile, so faust keeps delivering while a batch is processed. Acks are
+        manual: an event is acked once its batch's outputs are durable."""
+        manual: StreamT = stream.noack()  # type: ignore[attr-defined]
+        self.stream = manual
+        drainer = asyncio.ensure_future(self._drain())
+        limit = self.settings.processors.batch_size * 4
+        try:
+            async for event in manual.events():
+                self.buffer.append(event)
+                self.has_work.set()
+                if len(self.buffer) >= limit:
+                    self.room.clear()
+                    await self.room.wait()
+        finally:
+            drainer.cancel()
+
+    async def _drain(self) -> None:
+        size, within = self.settings.processors.batch_size, self.settings.processors.batch_within_s
+        while True:
+            await self.has_work.wait()
+            if len(self.buffer) < size:
+                await asyncio.sleep(within)  # let a batch form; faust keeps delivering meanwhile
+            self.has_work.clear()
+            while self.buffer:
+                events = self.buffer[:size]
+                del self.buffer[:size]
+                self.room.set()
+                try:
+                    await self.handle(events)
+                except Exception as exc:  # noqa: BLE001 - a bug: crash, reprocess from commit
+                    self.batch.metrics.errors.labels("batch_failed").inc()
+                    await self.app.crash(exc)
+                    return
+            await self.flush_changelog()  # idle: write the state changes out now
 
     async def handle(self, events: Sequence[EventT]) -> None:
         started = time.perf_counter()
@@ -90,16 +133,57 @@ class ProcessorsApp:
         result = await self.batch.run(records, self.table.get, int(time.time() * 1000))
         for key, (value, record) in result.states.items():
             self.table.data[key] = value
-            self.table.send_changelog(record.partition, key, value)
-        await self.send_all(result.outputs)
+            self.dirty[key] = (value, record.partition)
+        if time.monotonic() - self.flushed_at >= CHANGELOG_EVERY_S:
+            await self.flush_changelog()
+        acks = await self.send_all(result.outputs)
+        self._hold_until_durable(events, acks)
+        while len(self.in_flight) > MAX_BATCHES_IN_FLIGHT:
+            await self.in_flight.popleft()
         self.batches += 1
         self.batch.metrics.batch_seconds.observe(time.perf_counter() - started)
 
-    async def send_all(self, outputs: Sequence[OutRecord]) -> None:
-        producer = self.app.producer
-        pending: list[Awaitable[Any]] = []
-        for out in outputs:
-            pending.append(await producer.send(self.topics[out.topic], out.key, out.value,
-                                               None, None, None))
-        if pending:
-            await asyncio.gather(*pending)
+    async def flush_changelog(self) -> None:
+        """Coalesced changelog writes: one record per conversation changed since the last flush
+        (not per batch), on the table's partition. State only saves work after a restart:
+        correctness rests on the deterministic ids, so state changes lost at a crash are
+        harmless."""
+        if self.dirty:
+            topic = self.table.changelog_topic.get_topic_name()
+            records = [Outgoing(topic, key, value, partition)
+                       for key, (value, partition) in self.dirty.items()]
+            self.dirty.clear()
+            await send_batched(self.aiokafka_producer(), records)
+        self.flushed_at = time.monotonic()
+
+    def aiokafka_producer(self) -> AIOKafkaProducer:
+        # faust's driver wraps one aiokafka producer (acks from producer_acks, no idempotence).
+        producer: AIOKafkaProducer = self.app.producer._ensure_producer()  # type: ignore[attr-defined]
+        return producer
+
+    async def send_all(self, outputs: Sequence[OutRecord]) -> list[asyncio.Future[Any]]:
+        """Hand every output to the producer in order (per-partition order is kept)."""
+        records = [Outgoing(self.topics[out.topic], out.key, out.value) for out in outputs]
+        return await send_batched(self.aiokafka_producer(), records) if records else []
+
+    def _hold_until_durable(self, events: Sequence[EventT],
+                            acks: list[asyncio.Future[Any]]) -> None:
+        """The batch's events are acked (their offsets become committable) only once the broker
+        acknowledged all of the batch's outputs (acks=all). Meanwhile the next batch is already
+        being processed, so waiting for acks does not stall the stream."""
+        self.in_flight.append(asyncio.ensure_future(self._release(events, acks)))
+        while self.in_flight and self.in_flight[0].done():
+            self.in_flight.popleft()
+
+    async def _release(self, events: Sequence[EventT], acks: list[asyncio.Future[Any]]) -> None:
+        try:
+            await asyncio.gather(*acks)
+        except Exception as exc:  # noqa: BLE001 - not delivered: crash, reprocess from commit
+            self.batch.metrics.errors.labels("produce_failed").inc()
+            await self.app.crash(exc)
+            return
+        stream = self.stream
+        if stream is None:
+            raise RuntimeError("no stream to ack on")
+        for event in events:
+            await stream.ack(event)

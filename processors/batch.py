@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from hookstream.logging import event, get_logger
 from processors.core import Outcome, Processor
@@ -76,10 +79,14 @@ def dead_letters(record: InRecord, error: Exception, now_ms: int) -> list[OutRec
 class BatchProcessor:
     def __init__(self, processor: Processor, metrics: ProcessorMetrics) -> None:
         self.processor, self.metrics = processor, metrics
+        self._by_kind: dict[str, Any] = {}
 
     def _account(self, message: NormalizedMessage, outcome: Outcome, now_ms: int) -> None:
         m = self.metrics
-        m.events.labels(message.kind).inc()
+        counter = self._by_kind.get(message.kind)
+        if counter is None:
+            counter = self._by_kind[message.kind] = m.events.labels(message.kind)
+        counter.inc()
         if outcome.duplicate:
             m.duplicates.inc()
             return
@@ -93,9 +100,10 @@ class BatchProcessor:
 
     def _emit(self, result: BatchResult, key: bytes, outcome: Outcome) -> None:
         for command in outcome.commands:
-            result.outputs.append(OutRecord("outbound", key, command.encode()))
+            # orjson serializes the frozen dataclasses natively: the same bytes as .encode().
+            result.outputs.append(OutRecord("outbound", key, orjson.dumps(command)))
         for fact in outcome.facts:
-            result.outputs.append(OutRecord("analytics", key, encode_fact(fact)))
+            result.outputs.append(OutRecord("analytics", key, orjson.dumps(fact)))
 
     async def run(self, records: Sequence[InRecord], load: Callable[[bytes], bytes | None],
                   now_ms: int) -> BatchResult:
