@@ -48,6 +48,7 @@ def service_env(kafka: KafkaSettings, tmp: Path) -> dict[str, str]:
         "HOOKSTREAM_RATE_LIMIT_COUNT": "1000000",
         "HOOKSTREAM_PROCESSOR_SESSION_TIMEOUT_S": "6",
         "HOOKSTREAM_PROCESSOR_BATCH_WITHIN_S": "0.02",
+        "HOOKSTREAM_PAGES_POLL_S": "0.2",
         "HOOKSTREAM_APP_SECRETS": TEST_SECRET,
         "HOOKSTREAM_VERIFY_TOKEN": TEST_VERIFY_TOKEN,
         "HOOKSTREAM_LOG_FORMAT": "text",
@@ -92,6 +93,15 @@ class Service:
                     pass
                 await asyncio.sleep(0.2)
         raise AssertionError(f"{self.name} not ready within {timeout_s}s")
+
+    async def metric(self, line_start: str) -> float | None:
+        """The value of the first /metrics line starting with `line_start`, if any."""
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"{self.url}/metrics")).text
+        for line in text.splitlines():
+            if line.startswith(line_start):
+                return float(line.rsplit(" ", 1)[1])
+        return None
 
     def kill(self) -> None:
         assert self.process is not None

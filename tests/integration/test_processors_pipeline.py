@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -109,3 +111,27 @@ async def test_a_poison_record_goes_to_the_dlq_and_the_next_records_are_processe
     assert b"\x00not an envelope" in [d.original_bytes() for d in letters]
     records = await collect(kafka_settings, "outbound", lambda r: len(r) >= 3)
     assert by_conversation(records)[f"{PAGE}:p1"] == [f"message:m-p1-{i}" for i in range(3)]
+    _, worker = services
+    dead = 'hookstream_processor_dead_letters_total{reason="invalid_envelope"}'
+    assert await worker.metric(dead) == 1.0
+
+
+async def test_rules_reload_when_the_pages_file_changes(
+    kafka_settings: KafkaSettings, services: tuple[Service, Service], tmp_path: Path,
+) -> None:
+    ingress, worker = services
+    await post_webhooks(ingress.url, [webhook_body([text_event("r1", 0, text="hello")])])
+    [first] = await collect(kafka_settings, "outbound", lambda r: len(r) >= 1, settle_s=0)
+    assert decode_command(first.value).message == {"text": "Thanks!"}
+    pages = tmp_path / "pages.yaml"
+    pages.write_text(pages.read_text().replace("Thanks!", "Updated!"))
+    stat = pages.stat()
+    os.utime(pages, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    reloaded = 'hookstream_processor_pages_reloads_total{result="ok"}'
+    deadline = asyncio.get_running_loop().time() + 30
+    while await worker.metric(reloaded) != 1.0:
+        assert asyncio.get_running_loop().time() < deadline, "pages file not reloaded"
+        await asyncio.sleep(0.1)
+    await post_webhooks(ingress.url, [webhook_body([text_event("r1", 1, text="hello")])])
+    records = await collect(kafka_settings, "outbound", lambda r: len(r) >= 2, settle_s=0)
+    assert decode_command(records[1].value).message == {"text": "Updated!"}

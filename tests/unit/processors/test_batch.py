@@ -5,7 +5,7 @@ from processors.batch import BatchProcessor, InRecord
 from processors.core import Processor
 from processors.metrics import ProcessorMetrics
 from processors.state import decode_state
-from schemas.analytics import decode_fact
+from schemas.analytics import decode_fact, encode_fact
 from schemas.commands import decode_command
 from schemas.dlq import decode_dead_letter
 from tests.unit.processors.helpers import PAGE, T0, messaging, pages
@@ -61,3 +61,13 @@ async def test_duplicates_within_a_batch_and_against_stored_state() -> None:
     stored = {key: value for key, (value, _) in first.states.items()}
     again = await batch.run([text_record(2, "a")], stored.get, T0)
     assert again.outputs == [] and metrics.duplicates._value.get() == 2
+
+
+async def test_outputs_are_the_contract_encodings() -> None:
+    batch, _ = batch_processor()
+    result = await batch.run([text_record(0, "a")], lambda key: None, T0)
+    for out in result.outputs:
+        if out.topic == "outbound":
+            assert out.value == decode_command(out.value).encode()
+        else:
+            assert out.value == encode_fact(decode_fact(out.value))
