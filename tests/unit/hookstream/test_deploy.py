@@ -81,3 +81,19 @@ def test_image_copies_every_package() -> None:
         package = pattern.rstrip("*")
         assert f"COPY {package} ./{package}" in dockerfile
         assert (ROOT / package / "__init__.py").exists()
+
+
+def test_compose_prometheus_scrapes_compose_services_with_the_same_jobs() -> None:
+    services = compose()["services"]
+    command = services["prometheus"]["command"][0]
+    config_name = command.split("/etc/prometheus/")[1]
+    compose_config = yaml.safe_load((ROOT / "deploy/prometheus" / config_name).read_text())
+    local_config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    assert [j["job_name"] for j in compose_config["scrape_configs"]] == [
+        j["job_name"] for j in local_config["scrape_configs"]
+    ]
+    for job in compose_config["scrape_configs"]:
+        for target in job["static_configs"][0]["targets"]:
+            host, port = target.split(":")
+            assert host in services and CONTRACT_PORTS[host] == int(port)
+    assert compose_config["rule_files"] == local_config["rule_files"]
