@@ -97,3 +97,22 @@ def test_compose_prometheus_scrapes_compose_services_with_the_same_jobs() -> Non
             host, port = target.split(":")
             assert host in services and CONTRACT_PORTS[host] == int(port)
     assert compose_config["rule_files"] == local_config["rule_files"]
+
+
+def test_compose_grafana_gets_what_its_provisioning_reads() -> None:
+    grafana = compose()["services"]["grafana"]
+    provider = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/dashboards/hookstream.yaml").read_text()
+    )
+    dashboards_path = provider["providers"][0]["options"]["path"]
+    assert any(v.split(":")[1] == dashboards_path for v in grafana["volumes"])
+    datasource = (ROOT / "deploy/grafana/provisioning/datasources/clickhouse.yaml").read_text()
+    for variable in (
+        "CLICKHOUSE_HOST",
+        "CLICKHOUSE_PORT",
+        "CLICKHOUSE_USER",
+        "CLICKHOUSE_PASSWORD",
+    ):
+        if "${" + variable + "}" in datasource:
+            assert variable in grafana["environment"], variable
+    assert grafana["environment"]["GF_INSTALL_PLUGINS"] == "grafana-clickhouse-datasource"
