@@ -16,4 +16,4 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    return run_stack(stack_from_environment(args.partitions, args.host))
+    return run_stack(stack_from_environment(settings, args.partitions, args.host))

@@ -46,6 +46,8 @@ class ServiceSpec:
     paths: tuple[str, ...] = ("/healthz", "/metrics")
 
 
+DEFAULT_KAFKA_PORT = 9092
+
 # The services `up` starts, in start order. Add one line per service.
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("ingress", 8000, "webhooks", ("/webhook", "/healthz", "/readyz", "/metrics")),
@@ -122,6 +124,9 @@ class Stack:
                      " API key 'dev-api-key' (override with HOOKSTREAM_* variables)")
         lines.append(f"  try: hookstream simulate --url http://{self.host}:8000/webhook "
                      "--rate 200 --duration 10")
+        if self.broker.port != DEFAULT_KAFKA_PORT:
+            lines.append(f"  port {DEFAULT_KAFKA_PORT} was taken: for the CLI tools, export "
+                         f"KAFKA_BOOTSTRAP_SERVERS={self.broker.bootstrap_servers}")
         lines.append("Ctrl-C stops everything.")
         return "\n".join(lines)
 
@@ -150,5 +155,12 @@ def run_stack(stack: Stack) -> int:
         stack.stop()
 
 
-def stack_from_environment(partitions: int, host: str) -> Stack:
-    return Stack(settings_env=dict(os.environ), partitions=partitions, host=host)
+def stack_from_environment(settings: Settings, partitions: int, host: str) -> Stack:
+    return Stack(settings_env=dict(os.environ), partitions=partitions, host=host,
+                 state_dir=settings.state_dir, broker=EmbeddedBroker(port=preferred_port(host)))
+
+
+def preferred_port(host: str) -> int:
+    """Kafka's usual port when it is free, so that `hookstream lag`, `replay`, `dlq` and the
+    rest find the embedded broker with their defaults; else any free port (see the banner)."""
+    return DEFAULT_KAFKA_PORT if not processes.port_open(host, DEFAULT_KAFKA_PORT) else 0

@@ -53,3 +53,16 @@ def test_every_contract_command_is_registered(capsys: pytest.CaptureFixture[str]
         "topics",
     ):
         assert command in out
+
+
+def test_unreachable_kafka_is_one_clear_line(
+    clean_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hookstream.embedded.processes import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", address)
+    assert main(["lag"]) == 1
+    err = capsys.readouterr().err
+    assert f"hookstream lag: Kafka at {address} failed: " in err
+    assert "Traceback" not in err
