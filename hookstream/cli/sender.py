@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import os
 
+import uvloop
+
 from hookstream.cli._common import add_listen_options
 from hookstream.pages import load_pages
 from hookstream.service import ServiceHttp, run_service
@@ -23,5 +25,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     pages = load_pages(settings.pages_file, os.environ)
     sender = Sender(settings, pages)
     http = ServiceHttp(args.host, args.port, sender.metrics.registry, lambda: sender.ready)
-    asyncio.run(run_service(http, sender.run))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run_service(http, sender.run))
     return 0

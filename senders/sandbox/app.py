@@ -35,9 +35,9 @@ def _json(data: Any, status: int = 200) -> Response:
 
 @dataclass
 class Sandbox:
-    """`tokens`: token -> page id it is valid for ("*": any page)."""
+    """`tokens`: token -> the page ids it is valid for ("*" among them: any page)."""
 
-    tokens: Mapping[str, str]
+    tokens: Mapping[str, frozenset[str]]
     faults: list[Fault] = field(default_factory=list)
     store: Store = field(default_factory=Store)
     rng: random.Random = field(default_factory=random.Random)
@@ -59,11 +59,11 @@ class Sandbox:
 
     def _page_for_token(self, token: str, page_id: str) -> str | None:
         allowed = self.tokens.get(token)
-        if allowed is None:
+        if not allowed:
             return None
-        if page_id == "me":
-            return allowed if allowed != ANY_PAGE else None
-        return page_id if allowed in (ANY_PAGE, page_id) else None
+        if page_id == "me":  # a page token names its page; a wildcard token names none
+            return next(iter(allowed)) if len(allowed) == 1 and ANY_PAGE not in allowed else None
+        return page_id if ANY_PAGE in allowed or page_id in allowed else None
 
     async def send(self, request: Request) -> Response:
         token = request.query_params.get("access_token", "")
@@ -127,10 +127,15 @@ class Sandbox:
         return HTMLResponse(render(self.store))
 
 
-def sandbox_tokens(page_tokens: Mapping[str, str], extra: Sequence[str]) -> dict[str, str]:
-    """token -> page id from the pages file (page -> token) and "token" / "page:token" entries."""
-    tokens = {token: page_id for page_id, token in page_tokens.items() if token}
+def sandbox_tokens(page_tokens: Mapping[str, str], extra: Sequence[str]
+                   ) -> dict[str, frozenset[str]]:
+    """token -> page ids, from the pages file (page -> token) and "token" / "page:token" entries.
+    Several pages may share a token (as pages of one system user can)."""
+    tokens: dict[str, set[str]] = {}
+    for page_id, token in page_tokens.items():
+        if token:
+            tokens.setdefault(token, set()).add(page_id)
     for item in extra:
         page_id, sep, token = item.rpartition(":")
-        tokens[token] = page_id if sep and page_id else ANY_PAGE
-    return tokens
+        tokens.setdefault(token, set()).add(page_id if sep and page_id else ANY_PAGE)
+    return {token: frozenset(pages) for token, pages in tokens.items()}

@@ -21,7 +21,7 @@ from hookstream.settings import KafkaSettings, Secret, SenderSettings, Settings
 from schemas.analytics import DeliveryResult, decode_fact
 from schemas.commands import OutboundCommand, command_id_for
 from schemas.dlq import DeadLetter, decode_dead_letter
-from senders.sandbox.app import Sandbox
+from senders.sandbox.app import Sandbox, sandbox_tokens
 from senders.sandbox.server import serving
 from senders.service import Sender
 from tests.kafka_helpers import read_topic
@@ -40,8 +40,8 @@ def make_pages(typing_on: bool = False, extra: Iterable[str] = ()) -> PagesConfi
 
 
 def sandbox_for(pages: PagesConfig) -> Sandbox:
-    return Sandbox({p.access_token.reveal(): pid for pid, p in pages.pages.items()
-                    if p.access_token})
+    return Sandbox(sandbox_tokens(
+        {pid: p.access_token.reveal() for pid, p in pages.pages.items()}, ()))
 
 
 def sender_settings(base: Settings, url: str, **overrides: Any) -> Settings:

@@ -59,5 +59,6 @@ def test_bad_fault_config_is_refused(raw: str) -> None:
 
 
 def test_tokens_from_pages_and_extra_entries() -> None:
-    tokens = sandbox_tokens({"1001": "a", "1002": ""}, ["free", "2002:b"])
-    assert tokens == {"a": "1001", "free": "*", "b": "2002"}
+    tokens = sandbox_tokens({"1001": "a", "1002": "", "1003": "a"}, ["free", "2002:b"])
+    assert tokens == {"a": frozenset({"1001", "1003"}), "free": frozenset({"*"}),
+                      "b": frozenset({"2002"})}

@@ -1,0 +1,1 @@
+"""Benchmark of the sender against the Send API sandbox (`python -m bench.sender`)."""
