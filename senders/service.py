@@ -71,7 +71,7 @@ class Sender:
         session_ms = int(sender.session_timeout_s * 1000)
         # A JoinGroup may take longer than a plain request (seconds on the embedded broker).
         consumer = new_consumer(
-            kafka, group_id=sender.consumer_group, max_poll_records=1000,
+            kafka, group_id=sender.consumer_group, max_poll_records=1000, fetch_max_wait_ms=50,
             session_timeout_ms=session_ms, heartbeat_interval_ms=max(100, session_ms // 3),
             request_timeout_ms=max(int(kafka.request_timeout_s * 1000), session_ms + 30_000))
         lanes = Lanes(self._deliver, sender.max_in_flight)
