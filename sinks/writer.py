@@ -21,7 +21,8 @@ from sinks.errors import WriteFailed
 from sinks.retry import is_invalid_data, short_error
 from sinks.rows import Row
 
-CHECK_CHUNK = 2000
+CHECK_CHUNK = 20_000
+CHECK_SETTINGS = {"max_query_size": 16 * 1024 * 1024}
 Item = tuple[Row, Source]
 INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 
@@ -67,18 +68,15 @@ class ClickHouseWriter:
     def existing_ids(self, table: str, rows: Sequence[Row]) -> set[str]:
         if not rows:
             return set()
+        since = min(row.ts_ms for row in rows) - self.lookback_ms
         sql = (
-            f"SELECT fact_id FROM {self.database}.{table} "  # noqa: S608 - fixed names
-            "WHERE page_id IN %(pages)s AND ts >= fromUnixTimestamp64Milli(%(since)s) "
-            "AND fact_id IN %(ids)s"
+            f"SELECT fact_id FROM {self.database}.{table} "  # noqa: S608 - names fixed, values quoted
+            f"WHERE page_id IN ({_strings(sorted({row.page_id for row in rows}))}) "
+            f"AND ts >= fromUnixTimestamp64Milli({int(since)}) "
+            f"AND fact_id IN ({_strings([row.fact_id for row in rows])})"
         )
-        params = {
-            "pages": sorted({row.page_id for row in rows}),
-            "since": min(row.ts_ms for row in rows) - self.lookback_ms,
-            "ids": [row.fact_id for row in rows],
-        }
         try:
-            result = self.client.query(sql, parameters=params)
+            result = self.client.query(sql, settings=CHECK_SETTINGS)
         except Exception as exc:  # noqa: BLE001 - every failure here means "not now"
             raise WriteFailed(f"checking stored facts in {table}: {short_error(exc)}") from None
         return {r[0] for r in result.result_rows}
@@ -104,6 +102,15 @@ class ClickHouseWriter:
         ok_a, bad_a = self._insert(table, items[:half], _ranges_of(items[:half]))
         ok_b, bad_b = self._insert(table, items[half:], _ranges_of(items[half:]))
         return ok_a + ok_b, bad_a + bad_b
+
+
+def _quote(value: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _strings(values: Sequence[str]) -> str:
+    return ", ".join(map(_quote, values))
 
 
 def _ranges_of(items: list[Item]) -> dict[tuple[str, int], tuple[int, int]]:

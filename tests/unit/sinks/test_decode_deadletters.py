@@ -65,3 +65,25 @@ def test_a_refused_dead_letter_row_gets_no_new_fact() -> None:
     assert row == row_for(decode_fact(dead_fact))
     letters, facts = dead_letters_for([], [Rejected(row, source, "refused")], now_ms=1)
     assert len(letters) == 1 and facts == []
+
+
+def test_fast_decoder_agrees_with_the_contract_decoder() -> None:
+    import pytest
+
+    from schemas.errors import SchemaError
+    from sinks.decode import fast_decode_fact
+
+    good = orjson.loads(encode_fact(FACT))
+    cases = [good, {**good, "text_length": True}, {**good, "schema_version": 2},
+             {k: v for k, v in good.items() if k != "page_id"}, {**good, "fact": "nope"},
+             {**good, "attachment_types": "image"}, {**good, "extra": 1}, [1, 2]]
+    for case in cases:
+        payload = orjson.dumps(case)
+        try:
+            expected: object = decode_fact(payload)
+        except SchemaError as exc:
+            with pytest.raises(SchemaError) as caught:
+                fast_decode_fact(payload)
+            assert str(caught.value) == str(exc)
+            continue
+        assert fast_decode_fact(payload) == expected

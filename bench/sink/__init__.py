@@ -1,0 +1,1 @@
+"""Benchmark of the analytics sink (`python -m bench.sink`)."""

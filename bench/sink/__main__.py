@@ -1,0 +1,166 @@
+"""`python -m bench.sink`: rows/s into the embedded engine (chDB) through the sink versus a bare
+clickhouse-connect insert of the same rows, side by side in one run; then the whole sink
+(embedded broker -> consumer group -> ClickHouse, offsets committed) draining a backlog.
+
+Targets (issue 5): sink / bare >= 0.7; the sink sustains 10x the pipeline's target event rate
+(1,000 events/s -> 10,000 rows/s).
+
+- bare: rows already built, one `client.insert` per table per 10,000 rows (what a hand-written
+  loader does), into the same schema (so the rollup views run for both).
+- sink path: the same records as Kafka bytes -> decode -> row mapping -> batching -> writer
+  (drop already-stored facts, insert with deduplication tokens), batches of 10,000.
+- end to end: records produced to the embedded broker first, then `AnalyticsSink` drains them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from bench.sink.facts import encoded_facts
+from hookstream.clickhouse import connect, parse_clickhouse_url
+from hookstream.embedded.broker import EmbeddedBroker
+from hookstream.kafka import ensure_topics, new_producer
+from hookstream.metrics import new_registry
+from hookstream.settings import KafkaSettings, Settings, SinkSettings
+from schemas.analytics import decode_fact
+from schemas.clickhouse import TABLE_COLUMNS, apply_migrations
+from sinks.batch import Batch, BatchPolicy
+from sinks.decode import add_record
+from sinks.rows import row_for
+from sinks.service import AnalyticsSink
+from sinks.writer import ClickHouseWriter
+
+TARGET_RATIO = 0.7
+TARGET_ROWS_PER_S = 10_000
+BATCH = 10_000
+
+
+@dataclass
+class Rec:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def bare_insert(client: Client, db: str, values: list[tuple[bytes, bytes]]) -> float:
+    """Rows built up front (not timed), then one insert per table per 10,000 rows (timed)."""
+    tables: dict[str, list[tuple[Any, ...]]] = {}
+    for _, value in values:
+        row = row_for(decode_fact(value))
+        tables.setdefault(row.table, []).append(row.values)
+    started = time.perf_counter()
+    for table, rows in tables.items():
+        for i in range(0, len(rows), BATCH):
+            client.insert(f"{db}.{table}", rows[i:i + BATCH],
+                          column_names=list(TABLE_COLUMNS[table]))
+    return time.perf_counter() - started
+
+
+def sink_path(client: Client, db: str, values: list[tuple[bytes, bytes]]) -> float:
+    """Kafka record bytes -> the sink's decode, mapping, batching and writer (all timed)."""
+    writer, policy = ClickHouseWriter(client, db), BatchPolicy(BATCH, 1.0)
+    records = [Rec("bench.analytics", i % 8, i // 8, k, v) for i, (k, v) in enumerate(values)]
+    started = time.perf_counter()
+    batch = Batch()
+    for record in records:
+        add_record(batch, record, 0.0)
+        if policy.due(len(batch), 0.0):
+            writer.write(batch)
+            batch = Batch()
+    if len(batch):
+        writer.write(batch)
+    return time.perf_counter() - started
+
+
+def count(client: Client, db: str) -> int:
+    return int(client.query(f"SELECT count() FROM {db}.messages").result_rows[0][0])  # noqa: S608
+
+
+def side_by_side(path: Path, n: int, rounds: int) -> dict[str, Any]:
+    client = connect(parse_clickhouse_url(f"chdb://{path}"))
+    bare_s, sink_s = [], []
+    try:
+        for r in range(rounds):
+            for db in (f"bare{r}", f"sink{r}"):
+                apply_migrations(client, db, 3650)
+            values = encoded_facts(n, f"r{r}")
+            bare_s.append(bare_insert(client, f"bare{r}", values))
+            sink_s.append(sink_path(client, f"sink{r}", values))
+            assert count(client, f"sink{r}") == count(client, f"bare{r}")
+    finally:
+        client.close()
+    bare_rate, sink_rate = n / min(bare_s), n / min(sink_s)
+    return {"rows": n, "rounds": rounds, "bare_rows_per_s": round(bare_rate),
+            "sink_rows_per_s": round(sink_rate), "ratio": round(sink_rate / bare_rate, 3)}
+
+
+async def produce(kafka: KafkaSettings, values: list[tuple[bytes, bytes]]) -> None:
+    producer = new_producer(kafka, linger_ms=20)
+    await producer.start()
+    try:
+        for i in range(0, len(values), 5000):
+            sends = [await producer.send(kafka.topic("analytics"), value=v, key=k)
+                     for k, v in values[i:i + 5000]]
+            await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+
+async def end_to_end(path: Path, n: int) -> dict[str, Any]:
+    with EmbeddedBroker(log_path=path.parent / "broker.log") as broker:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_prefix="bench.",
+                              partitions=8, enable_idempotence=False)
+        await ensure_topics(kafka)
+        await produce(kafka, encoded_facts(n, "e2e"))
+        settings = Settings(kafka=kafka, sink=SinkSettings(clickhouse_url=f"chdb://{path}"))
+        sink = AnalyticsSink(settings, new_registry())
+        stop = asyncio.Event()
+        task = asyncio.create_task(sink.run(stop))
+        while not sink.ready():  # noqa: ASYNC110 - a plain flag, polled
+            await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        while (sink.registry.get_sample_value("hookstream_sink_rows_inserted_total") or 0) < n:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await task
+    rate = n / elapsed
+    return {"rows": n, "seconds": round(elapsed, 2), "rows_per_s": round(rate),
+            "target_rows_per_s": TARGET_ROWS_PER_S, "x_target": round(rate / TARGET_ROWS_PER_S, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.sink")
+    parser.add_argument("--rows", type=int, default=100_000, help="rows per side-by-side round")
+    parser.add_argument("--rounds", type=int, default=2, help="side-by-side rounds (best taken)")
+    parser.add_argument("--e2e-rows", type=int, default=100_000, help="backlog for end to end")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-sink-") as tmp:
+        figures = {"side_by_side": side_by_side(Path(tmp) / "a", args.rows, args.rounds)}
+        figures["end_to_end"] = asyncio.run(end_to_end(Path(tmp) / "b", args.e2e_rows))
+    sbs, e2e = figures["side_by_side"], figures["end_to_end"]
+    print(f"bare clickhouse-connect insert: {sbs['bare_rows_per_s']:>9,} rows/s")
+    print(f"through the sink (same rows):   {sbs['sink_rows_per_s']:>9,} rows/s   "
+          f"ratio {sbs['ratio']:.2f} (target >= {TARGET_RATIO})")
+    print(f"end to end (broker -> sink -> chDB, {e2e['rows']:,} rows): "
+          f"{e2e['rows_per_s']:,} rows/s = {e2e['x_target']}x the 10,000 rows/s target")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
