@@ -1,8 +1,10 @@
 """Offsets and record timestamps, read through one assigned consumer (no group).
 
 `offsets_for_times` is the Kafka way from a time to an offset; the embedded Tansu broker answers
-it with offset 0 and timestamp -1 for every partition, so when the answer carries no timestamp the
-offset is found by a binary search over record timestamps instead (one fetch per step).
+it with offset 0 (and timestamp -1 or the log's time) whatever the time asked. So each answer is
+checked against the records around it (the record at the offset is at or after the time, the one
+before it is earlier); when it does not hold, a binary search over record timestamps finds the
+offset instead (one fetch per step).
 """
 
 from __future__ import annotations
@@ -54,11 +56,22 @@ async def offsets_for_time(
         found = answer.get(tp)
         if found is None:
             result[tp] = ends[tp]
-        elif found.timestamp >= 0:
+        elif await _holds(consumer, tp, found.offset, begins[tp], at_ms):
             result[tp] = found.offset
         else:
             result[tp] = await _search(consumer, tp, begins[tp], ends[tp], at_ms)
     return result
+
+
+async def _holds(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, begin: int,
+                 at_ms: int) -> bool:
+    here = await record_timestamp(consumer, tp, offset)
+    if here is None or here < at_ms:
+        return False
+    if offset <= begin:
+        return True
+    before = await record_timestamp(consumer, tp, offset - 1)
+    return before is not None and before < at_ms
 
 
 async def _search(

@@ -1,0 +1,146 @@
+"""Replay: plan and execute on a known offset layout, bounded replays honored by a consumer,
+refusal while the group has live members. The CLI runs in-process (in a thread)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import TopicPartition
+
+from hookstream.cli import main
+from hookstream.kafka import new_consumer
+from hookstream.ops.bounded import admit, load_gate
+from hookstream.settings import KafkaSettings
+from tests.integration.conftest_ops import commit_as_group, produce_one_per_batch
+
+pytestmark = pytest.mark.integration
+
+T0_MS = 1_795_000_000_000  # 2026-11-17T...; record i of a partition is stamped T0 + i s
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+@pytest.fixture
+def cli_env(kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch) -> KafkaSettings:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_settings.bootstrap_servers)
+    monkeypatch.setenv("HOOKSTREAM_TOPIC_PREFIX", kafka_settings.topic_prefix)
+    monkeypatch.setenv("KAFKA_ENABLE_IDEMPOTENCE", "false")
+    monkeypatch.setenv("HOOKSTREAM_PARTITIONS", str(kafka_settings.partitions))
+    return kafka_settings
+
+
+async def hookstream(*argv: str) -> int:
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def committed(settings: KafkaSettings, group: str, tps: list[TopicPartition]
+                    ) -> list[int | None]:
+    consumer = new_consumer(settings, group_id=group)
+    await consumer.start()
+    try:
+        return [await consumer.committed(tp) for tp in tps]
+    finally:
+        await consumer.stop()
+
+
+async def consume_honoring_bounds(settings: KafkaSettings, group: str, tp: TopicPartition,
+                                  timeout_s: float = 30.0) -> list[int]:
+    """A pipeline-like consumer of `group` on one partition that honors replay bounds: it
+    processes until the partition is paused (fresh group) or it reached the end."""
+    gate = await load_gate(settings, group)
+    consumer = new_consumer(settings, group_id=group)
+    await consumer.start()
+    processed: list[int] = []
+    try:
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        consumer.seek(tp, await consumer.committed(tp) or 0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while await consumer.position(tp) < end and tp not in consumer.paused():
+            assert loop.time() < deadline, f"stuck at {await consumer.position(tp)} of {end}"
+            for records in (await consumer.getmany(tp, timeout_ms=300)).values():
+                kept = admit(consumer, gate, tp, records)
+                processed += [r.offset for r in kept]
+                if kept:
+                    await consumer.commit({tp: kept[-1].offset + 1})
+    finally:
+        await consumer.stop()
+    return processed
+
+
+async def test_plan_then_execute_a_bounded_time_range(
+    cli_env: KafkaSettings, capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = cli_env
+    topic = settings.topic("inbound")
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    await produce_one_per_batch(settings, topic, {0: 10, 1: 5}, start_ms=T0_MS)
+    group = f"{settings.topic_prefix}processors"
+    await commit_as_group(settings, group, {tp0: 8, tp1: 5})
+    window = ["--group", group, "--topic", "inbound", "--partition", "0", "--partition", "1",
+              "--from", iso(T0_MS + 4_500), "--to", iso(T0_MS + 7_500)]
+
+    assert await hookstream("replay", *window) == 0
+    out = capsys.readouterr().out
+    assert "8 -> 5" in out and "5 -> 5" in out and "3 record(s) to reprocess" in out
+    assert "dry run" in out
+    assert await committed(settings, group, [tp0, tp1]) == [8, 5]  # a dry run changes nothing
+
+    assert await hookstream("replay", *window, "--execute") == 0
+    assert "applied" in capsys.readouterr().out
+    assert await committed(settings, group, [tp0, tp1]) == [5, 5]
+
+    # the group's consumer reprocesses [5, 8) and carries on at 8 (where it was): no record of
+    # [8, 10) is processed twice, none of [5, 8) is missed
+    assert await consume_honoring_bounds(settings, group, tp0) == [5, 6, 7, 8, 9]
+    assert await hookstream("replay", "--group", group, "--progress", "--timeout", "10") == 0
+    assert "3/3 (100%)" in capsys.readouterr().err
+
+
+async def test_replay_into_a_fresh_group_stops_at_the_bound(
+    cli_env: KafkaSettings, capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = cli_env
+    topic = settings.topic("inbound")
+    tp = TopicPartition(topic, 2)
+    await produce_one_per_batch(settings, topic, {2: 6})
+    fresh = f"{settings.topic_prefix}processors-v2"
+    assert await hookstream("replay", "--group", fresh, "--topic", "inbound", "--partition",
+                            "2", "--from", "1", "--to", "4", "--execute") == 0
+    assert "- -> 1" in capsys.readouterr().out
+    assert await consume_honoring_bounds(settings, fresh, tp) == [1, 2, 3]
+    assert await committed(settings, fresh, [tp]) == [4]
+
+
+async def test_refuses_while_the_group_has_live_members(
+    cli_env: KafkaSettings, capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = cli_env
+    topic = settings.topic("inbound")
+    tp = TopicPartition(topic, 0)
+    await produce_one_per_batch(settings, topic, {0: 4})
+    group = f"{settings.topic_prefix}live"
+    # the embedded broker answers a first JoinGroup after a few seconds: a long request timeout
+    member = new_consumer(settings, topic, group_id=group, request_timeout_ms=30_000,
+                          session_timeout_ms=3000, heartbeat_interval_ms=1000)
+    await member.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not member.assignment():
+            assert loop.time() < deadline, "the member never joined"
+            await member.getmany(timeout_ms=200)
+        await member.commit({tp: 3})
+        code = await hookstream("replay", "--group", group, "--topic", "inbound",
+                                "--from", "0", "--execute")
+    finally:
+        await member.stop()
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "1 live member(s)" in err and "Stop every consumer of the group" in err
+    assert await committed(settings, group, [tp]) == [3]
