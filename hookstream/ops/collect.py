@@ -113,7 +113,10 @@ class LagCollector:
 
     async def groups(self) -> list[str]:
         listed = [g for g, _protocol in await self.admin.list_consumer_groups()]
-        return sorted(set(listed) | set(self.extra_groups))
+        groups = set(listed) | set(self.extra_groups)
+        for gone in set(self._group_clients) - groups:
+            await self._group_clients.pop(gone).stop()
+        return sorted(groups)
 
     async def collect(self) -> Snapshot:
         tps = await self.partitions()

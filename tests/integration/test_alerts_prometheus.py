@@ -154,6 +154,9 @@ async def test_lag_alert_pending_firing_resolved(
         try:
             await wait_state(client, prometheus, group, "pending")
             await wait_state(client, prometheus, group, "firing")
+            status = (await client.get(f"{prometheus}/api/v1/query", params={
+                "query": f'kafka_consumergroup_status{{consumergroup="{group}"}}'})).json()
+            assert [r["value"][1] for r in status["data"]["result"]] == ["3"]  # STOP
         finally:
             producer_task.cancel()
             await asyncio.gather(producer_task, return_exceptions=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import orjson
 import pytest
 from aiokafka import TopicPartition
 
+from hookstream.cli import main
 from hookstream.ops.collect import LagCollector
 from hookstream.ops.table import as_json
 from hookstream.settings import KafkaSettings
@@ -43,3 +45,23 @@ async def test_exact_lag_in_messages_and_seconds(kafka_settings: KafkaSettings) 
     assert {"group": group, "topic": topic, "partition": 0, "committed": 2, "end": 6,
             "lag": 4}.items() <= next(
         p for p in document["partitions"] if p["group"] == group and p["partition"] == 0).items()
+
+
+async def test_lag_command_prints_the_table_and_json(
+    kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    topic = kafka_settings.topic("outbound")
+    await produce_one_per_batch(kafka_settings, topic, {3: 5})
+    group = f"{kafka_settings.topic_prefix}sender"
+    await commit_as_group(kafka_settings, group, {TopicPartition(topic, 3): 1})
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_settings.bootstrap_servers)
+    monkeypatch.setenv("HOOKSTREAM_TOPIC_PREFIX", kafka_settings.topic_prefix)
+    assert await asyncio.to_thread(main, ["lag", "--group", group]) == 0
+    out = capsys.readouterr().out
+    assert "GROUP" in out and "LAG_SECONDS" in out
+    assert f"{group}  {topic}  3          1          5    4" in out
+    assert f"group {group}: Empty, 0 member(s), status OK" in out
+    assert await asyncio.to_thread(main, ["lag", "--group", group, "--json"]) == 0
+    document = orjson.loads(capsys.readouterr().out)
+    assert [(p["partition"], p["lag"]) for p in document["partitions"]] == [(3, 4)]
