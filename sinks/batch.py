@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sinks.rows import Row
 
@@ -30,8 +31,7 @@ class BatchPolicy:
         return max(self.max_age_s - age_s, 0.0)
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
+class Source(NamedTuple):  # a tuple: built once per record on the hot path
     topic: str
     partition: int
     offset: int
@@ -62,9 +62,12 @@ class Batch:
     def _saw(self, source: Source, now: float) -> None:
         if self.started_at is None:
             self.started_at = now
-        tp = (source.topic, source.partition)
-        first, last = self.ranges.get(tp, (source.offset, source.offset))
-        self.ranges[tp] = (min(first, source.offset), max(last, source.offset))
+        tp, offset = (source.topic, source.partition), source.offset
+        known = self.ranges.get(tp)
+        if known is None:
+            self.ranges[tp] = (offset, offset)
+        elif offset > known[1] or offset < known[0]:
+            self.ranges[tp] = (min(known[0], offset), max(known[1], offset))
 
     def add_row(self, row: Row, source: Source, now: float) -> None:
         self._saw(source, now)

@@ -98,7 +98,7 @@ class AnalyticsSink:
         self.consumer = consumer
         event(log, "sink_started", clickhouse=self.target.describe(), group=self.group_id)
         try:
-            await self._consume(consumer, stop)
+            await self.consume(consumer, stop)
         finally:
             self.consumer = None
             await consumer.stop()
@@ -131,27 +131,43 @@ class AnalyticsSink:
         event(log, "clickhouse_ready", clickhouse=self.target.describe(), migrations=applied)
         return client
 
-    async def _consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            now = time.monotonic()
-            wait_s = self.policy.wait_s(len(self.batch), self.batch.age_s(now))
-            records = await consumer.getmany(
-                timeout_ms=int(min(wait_s, 0.5) * 1000),
-                max_records=max(self.policy.max_rows - len(self.batch), 1),
-            )
-            now = time.monotonic()
-            for messages in records.values():
-                for message in messages:
-                    add_record(self.batch, message, now)
-            if self.policy.due(len(self.batch), self.batch.age_s(time.monotonic())):
-                await self.flush(consumer, stop)
-        if len(self.batch):
-            await self.flush(consumer, stop, retry=False)
+    async def consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        """Poll into a batch; when it is due, hand it to a flush task and keep decoding the next
+        one meanwhile (the write runs in a thread). Flushes run one after another, so offsets
+        are committed in order; a second due batch waits for the first flush (backpressure)."""
+        pending: asyncio.Task[bool] | None = None
+        try:
+            while not stop.is_set():
+                await self._poll(consumer)
+                if self.policy.due(len(self.batch), self.batch.age_s(time.monotonic())):
+                    batch, self.batch = self.batch, Batch()
+                    if pending is not None and not await pending:
+                        return  # stopping before the previous batch was written
+                    pending = asyncio.create_task(self.flush(consumer, stop, batch))
+            if pending is not None and not await pending:
+                return
+            if len(self.batch):
+                await self.flush(consumer, stop, self.batch, retry=False)
+        finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
 
-    async def flush(self, consumer: AIOKafkaConsumer, stop: asyncio.Event,
+    async def _poll(self, consumer: AIOKafkaConsumer) -> None:
+        wait_s = self.policy.wait_s(len(self.batch), self.batch.age_s(time.monotonic()))
+        records = await consumer.getmany(
+            timeout_ms=int(min(wait_s, 0.5) * 1000),
+            max_records=max(self.policy.max_rows - len(self.batch), 1),
+        )
+        now = time.monotonic()
+        for messages in records.values():
+            for message in messages:
+                add_record(self.batch, message, now)
+
+    async def flush(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, batch: Batch,
                     retry: bool = True) -> bool:
-        batch, attempt = self.batch, 0
-        started = time.monotonic()
+        """Write, dead-letter, then commit one batch; False if stopped before it was written."""
+        attempt, started = 0, time.monotonic()
         while True:
             try:
                 result = await self.with_client(lambda c: self._writer(c).write(batch))
@@ -166,7 +182,6 @@ class AnalyticsSink:
                     return False
         self.metrics.observe(result, time.monotonic() - started)
         await self._commit(consumer, batch)
-        self.batch = Batch()
         return True
 
     def _writer(self, client: Client) -> ClickHouseWriter:
