@@ -43,12 +43,13 @@ def pipeline_topic_names(settings: KafkaSettings, names: Sequence[str] = ()) -> 
 
 
 async def describe_groups(admin: AIOKafkaAdminClient, groups: Sequence[str]) -> list[GroupInfo]:
-    if not groups:
-        return []
+    """One group per request: the embedded broker garbles a DescribeGroups answer that carries
+    several groups (the second comes back without a name, a third breaks the connection)."""
     infos = []
-    for response in await admin.describe_consumer_groups(list(groups)):
-        for _error, group, state, _ptype, _protocol, members, *_ in response.groups:
-            infos.append(GroupInfo(group, state, len(members)))
+    for wanted in groups:
+        for response in await admin.describe_consumer_groups([wanted]):
+            for _error, group, state, _ptype, _protocol, members, *_ in response.groups:
+                infos.append(GroupInfo(group or wanted, state, len(members)))
     return infos
 
 

@@ -27,13 +27,18 @@ async def record_timestamps(
     found: dict[TopicPartition, int] = {}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    while len(found) < len(positions) and loop.time() < deadline:
-        wanted = [tp for tp in positions if tp not in found]
-        batch = await consumer.getmany(*wanted, timeout_ms=200, max_records=len(wanted) * 8)
-        for tp, records in batch.items():
-            first = next((r for r in records if r.offset >= positions[tp]), None)
-            if first is not None:
-                found[tp] = first.timestamp
+    try:
+        while len(found) < len(positions) and loop.time() < deadline:
+            wanted = [tp for tp in positions if tp not in found]
+            batch = await consumer.getmany(*wanted, timeout_ms=200, max_records=len(wanted) * 8)
+            for tp, records in batch.items():
+                first = next((r for r in records if r.offset >= positions[tp]), None)
+                if first is not None:
+                    found[tp] = first.timestamp
+    finally:
+        # no background fetches afterwards: a long-polling fetch would hold up the metadata
+        # and offset requests that share the connection
+        consumer.unsubscribe()
     return found
 
 

@@ -25,12 +25,19 @@ async def test_exact_lag_in_messages_and_seconds(kafka_settings: KafkaSettings) 
     group = f"{kafka_settings.topic_prefix}processors"
     await commit_as_group(kafka_settings, group,
                           {TopicPartition(topic, 0): 2, TopicPartition(topic, 1): 3})
+    others = [f"{kafka_settings.topic_prefix}sink", f"{kafka_settings.topic_prefix}sender"]
+    for other in others:  # several groups: described one by one (embedded broker defect)
+        await commit_as_group(kafka_settings, other, {TopicPartition(topic, 0): 6})
     collector = LagCollector(kafka_settings)
     await collector.start()
     try:
-        snapshot = await collector.collect()
+        await collector.collect()
+        snapshot = await collector.collect()  # a second round reuses the cached record times
     finally:
         await collector.close()
+    described = {g.group: (g.state, g.members) for g in snapshot.groups}
+    assert {group, *others} <= set(described) and described[group] == ("Empty", 0)
+    assert {r.lag for r in snapshot.rows if r.group in others} == {0}
     rows = {(r.topic, r.partition): r for r in snapshot.rows if r.group == group}
     assert set(rows) == {(topic, 0), (topic, 1)}
     assert (rows[(topic, 0)].committed, rows[(topic, 0)].end, rows[(topic, 0)].lag) == (2, 6, 4)
