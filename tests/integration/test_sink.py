@@ -133,6 +133,8 @@ async def test_malformed_and_refused_records_go_to_the_dlq_and_the_rest_goes_in(
     assert len(rejected) == 1 and "text_length" in rejected[0].error
     assert decode_fact(rejected[0].original_bytes()).fact_id == refused.fact_id
     assert all(d.service == "sink" for d in dead_letters)
+        await poll(lambda: scalar(ch, "SELECT count() FROM hookstream.messages "
+                                      "WHERE page_id = 'p-bad'") >= 5, what="good rows")
     assert scalar(ch, "SELECT count() FROM hookstream.messages WHERE page_id = 'p-bad'") == 5
 
 

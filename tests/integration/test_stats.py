@@ -95,9 +95,9 @@ async def test_stats_match_a_hand_count_directly_and_through_the_sink(
                        [stats_route(sink.with_client, "hookstream")])
     service = asyncio.create_task(run_service(http, sink.run))
     try:
-        await poll(lambda: scalar(ch, "SELECT count() FROM hookstream.messages") >= 14
-                   and scalar(ch, "SELECT count() FROM hookstream.dead_letters") >= 3,
-                   what="facts stored")
+        stored = {"messages": 14, "replies": 4, "deliveries": 6, "dead_letters": 3}
+        await poll(lambda: all(scalar(ch, f"SELECT count() FROM hookstream.{table}") >= n  # noqa: S608
+                               for table, n in stored.items()), what="facts stored")
         assert without_range(compute_stats(ch, "hookstream", RANGE)) == HAND_COUNT
         url = f"http://127.0.0.1:{port}"
         via_sink = await asyncio.to_thread(stats_cli.ask_sink, url, RANGE)
