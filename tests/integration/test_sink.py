@@ -126,6 +126,8 @@ async def test_malformed_and_refused_records_go_to_the_dlq_and_the_rest_goes_in(
         letters = await read_topic(kafka_settings, "dlq", expected=3)
         await poll(lambda: scalar(ch, "SELECT count() FROM hookstream.dead_letters "
                                       "WHERE service = 'sink'") >= 3, what="dlq facts")
+        await poll(lambda: scalar(ch, "SELECT count() FROM hookstream.messages "
+                                      "WHERE page_id = 'p-bad'") >= 5, what="good rows")
     dead_letters = sorted((decode_dead_letter(r.value) for r in letters),
                           key=lambda d: d.source_offset)
     assert [d.reason for d in dead_letters].count("invalid_analytics_fact") == 2
@@ -133,8 +135,6 @@ async def test_malformed_and_refused_records_go_to_the_dlq_and_the_rest_goes_in(
     assert len(rejected) == 1 and "text_length" in rejected[0].error
     assert decode_fact(rejected[0].original_bytes()).fact_id == refused.fact_id
     assert all(d.service == "sink" for d in dead_letters)
-        await poll(lambda: scalar(ch, "SELECT count() FROM hookstream.messages "
-                                      "WHERE page_id = 'p-bad'") >= 5, what="good rows")
     assert scalar(ch, "SELECT count() FROM hookstream.messages WHERE page_id = 'p-bad'") == 5
 
 
