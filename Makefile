@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint typecheck unit integration bench bench-ingress clean schema
+.PHONY: up test lint unit integration bench bench-ingress bench-processors bench-sender bench-sink rules-check clean schema
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON)"; exit 1; }
@@ -28,10 +28,23 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
-bench: bench-ingress
+bench: bench-ingress bench-processors bench-sender bench-sink
 
 bench-ingress: $(STAMP)
 	$(BIN)/python -m bench.ingress
+
+bench-processors: $(STAMP)
+	$(BIN)/python -m bench.processors
+
+bench-sender: $(STAMP)
+	$(BIN)/python -m bench.sender
+
+bench-sink: $(STAMP)
+	$(BIN)/python -m bench.sink
+
+rules-check:
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/tests/alerts_test.yml
 
 schema: $(STAMP)
 	$(BIN)/python -m schemas.jsonschema --write
