@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from hookstream.metrics import new_registry
 from hookstream.settings import KafkaSettings
 from schemas.analytics import decode_fact
 from schemas.dlq import decode_dead_letter
 from sinks.batch import Batch
 from sinks.decode import add_record
+from sinks.retry import Backoff
+from sinks.service import AnalyticsSink
 from sinks.writer import ClickHouseWriter
 from tests.integration.conftest_sink import (  # noqa: F401 - fixtures
     BASE_MS,
@@ -148,3 +154,23 @@ class _Record:
 
 
 _ = (BASE_MS,)
+
+
+async def test_unreachable_clickhouse_at_start_is_one_error_line_then_quiet_retries(
+    kafka_settings: KafkaSettings, caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = sink_settings(kafka_settings, "http://bob:hunter2@127.0.0.1:9/analytics")
+    sink = AnalyticsSink(settings, new_registry(), backoff=Backoff(0.02, 0.05))
+    stop = asyncio.Event()
+    with caplog.at_level(logging.DEBUG, logger="hookstream.sink"):
+        task = asyncio.create_task(sink.run(stop))
+        await poll(lambda: sum(r.getMessage() == "clickhouse_unavailable"
+                               for r in caplog.records) >= 3, what="three attempts")
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    attempts = [r for r in caplog.records if r.getMessage() == "clickhouse_unavailable"]
+    assert [r.levelno for r in attempts][:3] == [logging.ERROR, logging.DEBUG, logging.DEBUG]
+    assert all(r.exc_info is None for r in caplog.records)
+    logged = " ".join(str(getattr(r, "fields", "")) for r in caplog.records)
+    assert "hunter2" not in logged and "bob@127.0.0.1:9/analytics" in logged
+    assert not sink.ready()
