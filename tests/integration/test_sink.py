@@ -6,8 +6,10 @@ import asyncio
 import logging
 
 import pytest
+from aiokafka import TopicPartition
 from clickhouse_connect.driver.client import Client
 
+from hookstream.kafka import new_consumer
 from hookstream.metrics import new_registry
 from hookstream.settings import KafkaSettings
 from schemas.analytics import decode_fact
@@ -174,3 +176,40 @@ async def test_unreachable_clickhouse_at_start_is_one_error_line_then_quiet_retr
     logged = " ".join(str(getattr(r, "fields", "")) for r in caplog.records)
     assert "hunter2" not in logged and "bob@127.0.0.1:9/analytics" in logged
     assert not sink.ready()
+
+
+async def committed(kafka: KafkaSettings, group: str) -> int:
+    consumer = new_consumer(kafka, group_id=group)
+    await consumer.start()
+    try:
+        topic = kafka.topic("analytics")
+        partitions = consumer.partitions_for_topic(topic) or set()
+        offsets = [await consumer.committed(TopicPartition(topic, p)) for p in partitions]
+        return sum(o or 0 for o in offsets)
+    finally:
+        await consumer.stop()
+
+
+async def test_refusing_clickhouse_keeps_the_batch_uncommitted_and_retries(
+    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+) -> None:
+    facts = mixed_facts("p-down", 40)
+    ch.command("RENAME TABLE hookstream.replies_1m TO hookstream.replies_1m_away")
+    try:
+        await produce(kafka_settings, encoded(facts))
+        async with running_sink(sink_settings(kafka_settings, chdb_url), "down") as sink:
+            await poll(lambda: metric(sink, "hookstream_sink_write_failures_total") >= 3,
+                       what="failed writes")
+            assert await committed(kafka_settings, "down") == 0
+            assert scalar(ch, "SELECT count() FROM hookstream.replies "
+                              "WHERE page_id = 'p-down'") == 0
+            ch.command("RENAME TABLE hookstream.replies_1m_away TO hookstream.replies_1m")
+            await poll(lambda: counts(ch, "p-down") == EXPECTED_40, what="written after all")
+
+            async def all_committed() -> bool:
+                return await committed(kafka_settings, "down") == len(facts)
+
+            await poll(all_committed, what="all committed")
+    finally:
+        if scalar(ch, "EXISTS TABLE hookstream.replies_1m_away"):
+            ch.command("RENAME TABLE hookstream.replies_1m_away TO hookstream.replies_1m")
