@@ -24,6 +24,7 @@ from faust.types import EventT, StreamT
 from hookstream.settings import Settings
 from processors.batch import BatchProcessor, InRecord, OutRecord
 from processors.produce import Outgoing, send_batched
+from processors.transport import install as install_transport
 
 TABLE = "conversations"
 CHANGELOG_EVERY_S = 0.5  # under load, state changes are written out at most this often
@@ -76,6 +77,7 @@ class ProcessorsApp:
                  app: faust.App | None = None) -> None:
         self.settings, self.batch = settings, batch
         self.app = app or faust_app(settings)
+        install_transport(self.app, settings.processors.fetch_max_wait_ms)
         self.inbound = self.app.topic(settings.kafka.topic("inbound"), schema=raw_schema())
         self.table = self.app.Table(TABLE, default=None, schema=raw_schema(), key_type=bytes,
                                     value_type=bytes, partitions=settings.kafka.partitions)

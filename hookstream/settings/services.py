@@ -20,6 +20,7 @@ class ProcessorSettings:
     dedupe_max_ids: int = 1000  # per conversation, within the dedupe window
     batch_size: int = 1000  # events taken from the stream at once (take_events)
     batch_within_s: float = 0.05
+    fetch_max_wait_ms: int = 50  # faust's own 1500 ms adds up to 1.5 s per reply on Tansu
     pages_poll_s: float = 2.0  # how often the pages file's mtime is checked for a reload
     session_timeout_s: float = 30.0  # a dead worker's partitions move after this long
 
@@ -36,6 +37,9 @@ class ProcessorSettings:
             dedupe_max_ids=env.integer("HOOKSTREAM_DEDUPE_MAX_IDS", cls.dedupe_max_ids),
             batch_size=env.integer("HOOKSTREAM_PROCESSOR_BATCH", cls.batch_size),
             batch_within_s=env.number("HOOKSTREAM_PROCESSOR_BATCH_WITHIN_S", cls.batch_within_s),
+            fetch_max_wait_ms=env.integer(
+                "HOOKSTREAM_PROCESSOR_FETCH_WAIT_MS", cls.fetch_max_wait_ms
+            ),
             pages_poll_s=env.number("HOOKSTREAM_PAGES_POLL_S", cls.pages_poll_s),
             session_timeout_s=env.number(
                 "HOOKSTREAM_PROCESSOR_SESSION_TIMEOUT_S", cls.session_timeout_s
