@@ -25,7 +25,7 @@ from hookstream.kafka import ensure_topics
 from hookstream.settings import Settings
 from ingress.signature import sign
 
-SECRET = "bench-secret"
+SECRET = "bench-secret"  # noqa: S105 - a throwaway secret for the local benchmark
 RESULTS = Path("bench/results/ingress.json")
 
 
