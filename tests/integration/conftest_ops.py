@@ -15,8 +15,8 @@ async def produce_one_per_batch(
     """`layout[partition]` records per partition, one record per batch (so the embedded broker
     reports exact end offsets), timestamps `start_ms + i * step_ms` when given."""
     producer = new_producer(settings, linger_ms=0)
-    await producer.start()
-    try:
+    try:  # start inside: a task cancelled while starting must still close the producer
+        await producer.start()
         for partition, count in layout.items():
             for i in range(count):
                 stamp = None if start_ms is None else start_ms + i * step_ms

@@ -205,6 +205,9 @@ async def test_kill_9_at_a_random_moment_loses_nothing(
         process.start()
         await wait_for(lambda: len(sent_messages(sandbox)) >= len(commands) // 2, "mid-stream")
         process.kill()
+        # A call already on the wire may still be accepted by the sandbox after the kill:
+        # it counts among the uncertain ones, so read the sandbox once it has settled.
+        await settled(sandbox)
         before = set(command_ids(sent_messages(sandbox)))
         uncertain = before - await ledger_keys(settings)
         process.start()
@@ -217,6 +220,17 @@ async def test_kill_9_at_a_random_moment_loses_nothing(
     assert set(ids) == {c.command_id for c in commands}
     assert duplicates <= uncertain
     assert len(uncertain) <= 10  # at most one call in flight per conversation
+
+
+async def settled(sandbox: Sandbox, quiet_s: float = 1.0, timeout_s: float = 15.0) -> None:
+    """Wait until the sandbox has accepted nothing new for `quiet_s`."""
+    deadline = time.monotonic() + timeout_s
+    count, since = len(sent_messages(sandbox)), time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        assert time.monotonic() < deadline, "the sandbox kept receiving after the kill"
+        await asyncio.sleep(0.1)
+        if len(sent_messages(sandbox)) != count:
+            count, since = len(sent_messages(sandbox)), time.monotonic()
 
 
 async def _equals(process: SenderProcess, sandbox: Sandbox) -> bool:
