@@ -38,7 +38,7 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
 def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     kafka = settings.kafka
     return faust.App(
-        app_id or kafka.topic("processors"),
+        app_id or settings.processors.app_id or kafka.topic("processors"),
         broker=broker_urls(kafka.bootstrap_servers),
         store="memory://",
         web_enabled=False,

@@ -12,6 +12,9 @@ from hookstream.settings.env import Env
 
 @dataclass(frozen=True)
 class ProcessorSettings:
+    # faust app id = consumer group; empty means "<prefix>processors". Run a new version under
+    # a new id (after `hookstream replay --group <id>`) to reprocess without the live group.
+    app_id: str = ""
     dedupe_window_s: float = 24 * 3600.0
     history_size: int = 50
     rate_limit_count: int = 10
@@ -27,6 +30,7 @@ class ProcessorSettings:
     @classmethod
     def from_env(cls, env: Env) -> ProcessorSettings:
         return cls(
+            app_id=env.string("HOOKSTREAM_PROCESSORS_APP_ID"),
             dedupe_window_s=env.number("HOOKSTREAM_DEDUPE_WINDOW_S", cls.dedupe_window_s),
             history_size=env.integer("HOOKSTREAM_HISTORY_SIZE", cls.history_size),
             rate_limit_count=env.integer("HOOKSTREAM_RATE_LIMIT_COUNT", cls.rate_limit_count),
