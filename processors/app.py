@@ -21,6 +21,8 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import EventT, StreamT
 
+from hookstream.ops.bounded import load_gate
+from hookstream.ops.bounds import StopGate
 from hookstream.settings import Settings
 from processors.batch import BatchProcessor, InRecord, OutRecord
 from processors.produce import Outgoing, send_batched
@@ -88,6 +90,7 @@ class ProcessorsApp:
         self.buffer: list[EventT] = []
         self.has_work, self.room = asyncio.Event(), asyncio.Event()
         self.stream: StreamT | None = None
+        self.gate = StopGate({})
         self.dirty: dict[bytes, tuple[bytes, int]] = {}
         self.flushed_at = time.monotonic()
         self.app.agent(self.inbound, name="processors")(self._agent)
@@ -98,6 +101,8 @@ class ProcessorsApp:
         manual: an event is acked once its batch's outputs are durable."""
         manual: StreamT = stream.noack()  # type: ignore[attr-defined]
         self.stream = manual
+        # A bounded replay (`hookstream replay --to`) of this group: loaded before any event.
+        self.gate = await load_gate(self.settings.kafka, self.app.conf.id)
         drainer = asyncio.ensure_future(self._drain())
         limit = self.settings.processors.batch_size * 4
         try:
@@ -131,7 +136,7 @@ class ProcessorsApp:
 
     async def handle(self, events: Sequence[EventT]) -> None:
         started = time.perf_counter()
-        records = [_in_record(event) for event in events]
+        records = [record for record in map(_in_record, events) if self._admitted(record)]
         result = await self.batch.run(records, self.table.get, int(time.time() * 1000))
         for key, (value, record) in result.states.items():
             self.table.data[key] = value
@@ -144,6 +149,14 @@ class ProcessorsApp:
             await self.in_flight.popleft()
         self.batches += 1
         self.batch.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def _admitted(self, record: InRecord) -> bool:
+        """Past a replay's bound the record is acknowledged without being processed: a fresh
+        group stops there, the live group skips to where it was before the replay."""
+        if self.gate.decide(record.topic, record.partition, record.offset).process:
+            return True
+        self.batch.metrics.beyond_replay_bound.inc()
+        return False
 
     async def flush_changelog(self) -> None:
         """Coalesced changelog writes: one record per conversation changed since the last flush

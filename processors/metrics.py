@@ -21,6 +21,7 @@ class ProcessorMetrics:
     rate_limited: Counter
     pages_reloads: Counter
     llm_failures: Counter
+    beyond_replay_bound: Counter
     batch_seconds: Histogram
     lag_seconds: Histogram
 
@@ -48,6 +49,9 @@ class ProcessorMetrics:
                                   "pages file reloads", ["result"], registry=r),
             llm_failures=Counter("hookstream_processor_llm_failures_total",
                                  "LLM calls that fell back", registry=r),
+            beyond_replay_bound=Counter(
+                "hookstream_processor_beyond_replay_bound_total",
+                "records acknowledged unprocessed past a bounded replay's stop", registry=r),
             batch_seconds=Histogram("hookstream_processor_batch_seconds",
                                     "time to process one batch", buckets=LATENCY_BUCKETS,
                                     registry=r),

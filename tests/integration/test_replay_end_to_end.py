@@ -15,7 +15,8 @@ from clickhouse_connect.driver.client import Client
 from hookstream.pages import load_pages
 from hookstream.settings import KafkaSettings, Settings
 from ingress.splitter import split
-from schemas.commands import decode_command
+from schemas.commands import command_id_for, decode_command
+from schemas.envelope import decode_envelope
 from tests.integration.conftest_sender import (
     command_ids,
     running_sender,
@@ -76,20 +77,9 @@ def skipped(client: Client) -> int:
     )
 
 
-def replay(env: dict[str, str], group: str) -> str:
-    argv = [
-        sys.executable,
-        "-m",
-        "hookstream",
-        "replay",
-        "--group",
-        group,
-        "--topic",
-        "inbound",
-        "--from",
-        "earliest",
-        "--execute",
-    ]
+def replay(env: dict[str, str], group: str, *extra: str) -> str:
+    command = ["replay", "--group", group, "--topic", "inbound", "--from", "earliest"]
+    argv = [sys.executable, "-m", "hookstream", *command, *extra, "--execute"]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -139,3 +129,46 @@ async def test_replaying_inbound_replans_but_sends_and_counts_nothing_twice(
     assert before == {key: EVENTS for key in before}
     assert counts(ch) == before, "the replay changed what ClickHouse counts"
     assert skipped(ch) == EVENTS
+
+
+async def test_bounded_replay_replans_only_the_range(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    env = service_env(kafka_settings, tmp_path)
+    live = Service("processors", env, tmp_path).start()
+    try:
+        await live.ready()
+        await produce(kafka_settings, inbound_records())
+        await read_topic(kafka_settings, "outbound", expected=EVENTS, timeout_s=120)
+    finally:
+        live.stop()
+    inbound = await read_topic(kafka_settings, "inbound", expected=EVENTS)
+    in_range = {
+        command_id_for(decode_envelope(r.value).event_id, 0) for r in inbound if r.offset < 2
+    }
+    fresh_group = f"{kafka_settings.topic_prefix}processors-bounded"
+    replay(env, fresh_group, "--to", "2")
+    rerun = Service(
+        "processors", {**env, "HOOKSTREAM_PROCESSORS_APP_ID": fresh_group}, tmp_path
+    ).start()
+    try:
+        await rerun.ready()
+        skipped_metric = "hookstream_processor_beyond_replay_bound_total"
+        await poll(
+            lambda: _metric_at_least(rerun, skipped_metric, EVENTS - len(in_range)),
+            90,
+            "records past the bound acknowledged",
+        )
+        outbound = await read_topic(kafka_settings, "outbound", idle_s=2.0)
+    finally:
+        rerun.stop()
+    counted = collections.Counter(decode_command(r.value).command_id for r in outbound)
+    replanned = {command for command, n in counted.items() if n == 2}
+    assert 0 < len(in_range) < EVENTS
+    assert replanned == in_range, "exactly the records below the bound were re-planned"
+    assert sum(counted.values()) == EVENTS + len(in_range)
+
+
+async def _metric_at_least(service: Service, name: str, value: int) -> bool:
+    current = await service.metric(name)
+    return current is not None and current >= value
