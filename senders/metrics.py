@@ -19,6 +19,9 @@ class SenderMetrics:
         self.retries = Counter(
             "hookstream_sender_retries_total", "Send API calls retried, by reason", ["reason"],
             registry=registry)
+        self.beyond_replay_bound = Gauge(
+            "hookstream_sender_beyond_replay_bound", "records acknowledged unprocessed past a "
+            "bounded replay's stop, since start", registry=registry)
         self.latency = Histogram(
             "hookstream_sender_delivery_seconds", "Command created -> delivered",
             buckets=LATENCY_BUCKETS + (30.0, 60.0), registry=registry)

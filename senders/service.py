@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hookstream.kafka import new_consumer, new_producer
 from hookstream.logging import event, get_logger
 from hookstream.metrics import new_registry
+from hookstream.ops.bounded import load_gate
 from hookstream.pages import PagesConfig
 from hookstream.settings import Settings
 from senders.delivery import Deliverer
@@ -77,7 +78,9 @@ class Sender:
         lanes = Lanes(self._deliver, sender.max_in_flight)
         self.metrics.in_flight.set_function(lambda: lanes.open)
         assert self.ledger is not None  # noqa: S101 - started
-        loop = SenderLoop(consumer, lanes, self.ledger.catch_up)
+        gate = await load_gate(kafka, sender.consumer_group)  # a bounded replay of this group
+        loop = SenderLoop(consumer, lanes, self.ledger.catch_up, gate=gate)
+        self.metrics.beyond_replay_bound.set_function(lambda: loop.beyond_bound)
         consumer.subscribe([kafka.topic("outbound")], listener=Rebalance(loop))
         await consumer.start()
         self._consumer = consumer

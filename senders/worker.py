@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from hookstream.logging import event, get_logger
+from hookstream.ops.bounds import StopGate
 from senders.offsets import OffsetBook
 from senders.outcomes import Source
 
@@ -88,6 +89,12 @@ class Lanes:
             self.open -= 1
             self._slots.release()
 
+    def skip(self, tp: TopicPartition, offset: int) -> None:
+        """A record acknowledged unprocessed (past a replay's bound): committable at once."""
+        offsets = self.book.get(tp)
+        offsets.started(offset)
+        offsets.finished(offset)
+
     def revoke(self, tps: set[TopicPartition]) -> None:
         for tp in tps:
             self.generation[tp] = self.generation.get(tp, 0) + 1
@@ -122,9 +129,11 @@ class Rebalance(ConsumerRebalanceListener):
 class SenderLoop:
     def __init__(self, consumer: AIOKafkaConsumer, lanes: Lanes,
                  on_assigned: Callable[[], Coroutine[Any, Any, None]],
-                 commit_interval_s: float = 0.2) -> None:
+                 commit_interval_s: float = 0.2, gate: StopGate | None = None) -> None:
         self.consumer = consumer
         self.lanes = lanes
+        self.gate = gate or StopGate({})
+        self.beyond_bound = 0
         self._on_assigned = on_assigned
         self._commit_interval_s = commit_interval_s
         self._last_commit = 0.0
@@ -150,6 +159,10 @@ class SenderLoop:
             batch = await self.consumer.getmany(timeout_ms=100, max_records=1000)
             for tp, records in batch.items():
                 for record in records:
+                    if not self.gate.decide(record.topic, record.partition, record.offset).process:
+                        self.lanes.skip(tp, record.offset)
+                        self.beyond_bound += 1
+                        continue
                     source = Source(record.topic, record.partition, record.offset,
                                     record.key, record.value)
                     await self.lanes.add(tp, source)

@@ -73,6 +73,10 @@ class Batch:
         self._saw(source, now)
         self.rows.append((row, source))
 
+    def skip(self, source: Source, now: float) -> None:
+        """A record acknowledged unprocessed (past a replay's bound): committed, not written."""
+        self._saw(source, now)
+
     def add_malformed(self, item: Malformed, now: float) -> None:
         self._saw(item.source, now)
         self.malformed.append(item)

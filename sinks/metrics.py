@@ -15,6 +15,9 @@ class SinkMetrics:
         self.skipped = Counter("hookstream_sink_rows_already_stored_total",
                                "Facts dropped because ClickHouse already had them",
                                registry=registry)
+        self.beyond_replay_bound = Counter(
+            "hookstream_sink_beyond_replay_bound", "records acknowledged unprocessed past a "
+            "bounded replay's stop", registry=registry)
         self.rejected = Counter("hookstream_sink_rows_rejected_total",
                                 "Rows ClickHouse refused (sent to the dlq)", registry=registry)
         self.dead_letters = Counter("hookstream_sink_dead_letters_total",

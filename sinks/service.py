@@ -28,9 +28,11 @@ from prometheus_client import CollectorRegistry
 from hookstream.clickhouse import ClickHouseUnavailable, connect, parse_clickhouse_url
 from hookstream.kafka import new_consumer, new_producer
 from hookstream.logging import event, get_logger
+from hookstream.ops.bounded import load_gate
+from hookstream.ops.bounds import StopGate
 from hookstream.settings import Settings
 from schemas.clickhouse import apply_migrations
-from sinks.batch import Batch, BatchPolicy
+from sinks.batch import Batch, BatchPolicy, Source
 from sinks.deadletters import dead_letters_for
 from sinks.decode import add_record
 from sinks.errors import WriteFailed
@@ -67,6 +69,7 @@ class AnalyticsSink:
     consumer: AIOKafkaConsumer | None = None
     producer: AIOKafkaProducer | None = None
     batch: Batch = field(default_factory=Batch)
+    gate: StopGate = field(default_factory=lambda: StopGate({}))
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
@@ -94,6 +97,7 @@ class AnalyticsSink:
         consumer = new_consumer(kafka, kafka.topic("analytics"), group_id=self.group_id,
                                 max_poll_records=self.policy.max_rows, **self.consumer_options)
         await self.producer.start()
+        self.gate = await load_gate(kafka, self.group_id)  # a bounded replay of this group
         await consumer.start()
         self.consumer = consumer
         event(log, "sink_started", clickhouse=self.target.describe(), group=self.group_id)
@@ -162,7 +166,12 @@ class AnalyticsSink:
         now = time.monotonic()
         for messages in records.values():
             for message in messages:
-                add_record(self.batch, message, now)
+                if self.gate.decide(message.topic, message.partition, message.offset).process:
+                    add_record(self.batch, message, now)
+                else:
+                    self.batch.skip(Source(message.topic, message.partition, message.offset,
+                                           message.key, message.value), now)
+                    self.metrics.beyond_replay_bound.inc()
 
     async def flush(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, batch: Batch,
                     retry: bool = True) -> bool:
