@@ -7,12 +7,14 @@ embedded broker, which cannot answer InitProducerId).
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import murmur2
 
 from hookstream.errors import HookstreamError
 from hookstream.logging import event, get_logger
@@ -37,6 +39,25 @@ PIPELINE_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("dlq"),
     TopicSpec("sender-ledger", {"cleanup.policy": "compact"}),
 )
+
+
+class CachedPartitioner:
+    """Kafka's default partitioning (murmur2 of the key, as aiokafka and the Java client do),
+    memoized per key: aiokafka's murmur2 is pure Python, and conversations repeat."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._hashes: dict[bytes, int] = {}
+        self._max_keys = max_keys
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return random.choice(available or all_partitions)  # noqa: S311 - not security
+        digest = self._hashes.get(key)
+        if digest is None:
+            if len(self._hashes) >= self._max_keys:
+                self._hashes.clear()
+            digest = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return all_partitions[digest % len(all_partitions)]
 
 
 def connection_config(settings: KafkaSettings) -> dict[str, Any]:

@@ -11,10 +11,9 @@ import contextlib
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 
 from hookstream.errors import BrokerUnavailable
-from hookstream.kafka import new_producer
+from hookstream.kafka import CachedPartitioner, new_producer
 from hookstream.logging import event, get_logger
 from hookstream.settings import KafkaSettings
 from ingress.batcher import PartitionPump, Waiter
@@ -22,23 +21,6 @@ from ingress.batcher import PartitionPump, Waiter
 log = get_logger("ingress.publisher")
 
 KeyValue = tuple[bytes, bytes]
-
-
-class CachedPartitioner:
-    """aiokafka's (and Java's) default partitioning of keyed records, memoized per key
-    (murmur2 is pure Python in aiokafka, and conversations repeat)."""
-
-    def __init__(self, max_keys: int = 100_000) -> None:
-        self._hashes: dict[bytes, int] = {}
-        self._max_keys = max_keys
-
-    def __call__(self, key: bytes, all_partitions: list[int], available: list[int]) -> int:
-        digest = self._hashes.get(key)
-        if digest is None:
-            if len(self._hashes) >= self._max_keys:
-                self._hashes.clear()
-            digest = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
-        return all_partitions[digest % len(all_partitions)]
 
 
 class KafkaPublisher:

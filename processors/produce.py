@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 
-PARTITIONER = DefaultPartitioner()
+from hookstream.kafka import CachedPartitioner
+
+PARTITIONER = CachedPartitioner()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ import pytest
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from hookstream.errors import BrokerUnavailable
+from hookstream.kafka import CachedPartitioner
 from ingress.batcher import OpenBatch, Waiter, settle
-from ingress.publisher import CachedPartitioner
 
 
 def builder(max_bytes: int = 16_384) -> BatchBuilder:
@@ -60,3 +60,10 @@ def test_cached_partitioner_agrees_with_kafkas_default_partitioner() -> None:
         assert cached(key, partitions, partitions) == DefaultPartitioner()(
             key, partitions, partitions
         )
+
+
+def test_cached_partitioner_spreads_unkeyed_records_like_kafka() -> None:
+    cached = CachedPartitioner()
+    chosen = {cached(None, [0, 1, 2, 3], [0, 1, 2, 3]) for _ in range(200)}
+    assert chosen == {0, 1, 2, 3}
+    assert {cached(None, [0, 1, 2, 3], [2]) for _ in range(20)} == {2}  # only available ones
