@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 
 import httpx
-import orjson
 import pytest
 
 from hookstream.embedded.broker import EmbeddedBroker
@@ -16,6 +15,7 @@ from ingress.app import create_app
 from ingress.signature import sign
 from schemas.envelope import decode_envelope
 from tests.conftest import TEST_SECRET, kafka_settings_for, settings_for
+from tests.fixtures.meta_samples import one_message_body
 from tests.http_helpers import serve, wait_until
 from tests.kafka_helpers import read_topic
 
@@ -29,24 +29,7 @@ def own_broker(tmp_path) -> Iterator[EmbeddedBroker]:  # type: ignore[no-untyped
 
 
 def body_for(mid: str) -> bytes:
-    return orjson.dumps(
-        {
-            "object": "page",
-            "entry": [
-                {
-                    "id": "1001",
-                    "messaging": [
-                        {
-                            "sender": {"id": "u1"},
-                            "recipient": {"id": "1001"},
-                            "timestamp": 1_700_000_000_000,
-                            "message": {"mid": mid, "text": "hi"},
-                        }
-                    ],
-                }
-            ],
-        }
-    )
+    return one_message_body(mid)
 
 
 async def post(client: httpx.AsyncClient, mid: str) -> httpx.Response:

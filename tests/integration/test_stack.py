@@ -10,12 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 
 from hookstream.embedded.processes import free_port
 from hookstream.embedded.stack import DEV_DEFAULTS, ServiceSpec, Stack
 from ingress.signature import sign
+from tests.fixtures.meta_samples import one_message_body
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -58,24 +58,7 @@ def test_stack_serves_webhooks_and_stops_everything(tmp_path: Path) -> None:
     stack.start()
     try:
         pids = [stack.broker._process.pid, *(c.pid for c in stack.children.values())]  # type: ignore[union-attr]
-        body = orjson.dumps(
-            {
-                "object": "page",
-                "entry": [
-                    {
-                        "id": "1001",
-                        "messaging": [
-                            {
-                                "sender": {"id": "u"},
-                                "recipient": {"id": "1001"},
-                                "timestamp": 1,
-                                "message": {"mid": "m-stack", "text": "hi"},
-                            }
-                        ],
-                    }
-                ],
-            }
-        )
+        body = one_message_body("m-stack")
         headers = {
             "content-type": "application/json",
             "x-hub-signature-256": sign(body, DEV_DEFAULTS["HOOKSTREAM_APP_SECRETS"]),
