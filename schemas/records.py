@@ -53,7 +53,7 @@ def _check_type(cls: type, name: str, value: Any, what: str) -> None:
     accepted = _field_types(cls)[name]
     if isinstance(value, bool) and bool not in accepted:
         raise SchemaError(f"{what} field {name!r} has the wrong type (bool)")
-    if not isinstance(value, tuple(t if t is not types.NoneType else type(None) for t in accepted)):
+    if not isinstance(value, accepted):
         raise SchemaError(f"{what} field {name!r} has the wrong type ({type(value).__name__})")
 
 

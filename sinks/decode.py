@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Protocol
-
-import orjson
+from typing import Protocol
 
 from schemas.analytics import ANALYTICS_SCHEMA_VERSION, FACT_TYPES, Fact
 from schemas.errors import SchemaError
-from schemas.records import _field_types
+from schemas.records import _field_types, load_json_object
 from sinks.batch import Batch, Malformed, Source
 from sinks.rows import row_for
 
@@ -35,26 +33,14 @@ def _checks(cls: type) -> tuple[FieldCheck, ...]:
     accepted = _field_types(cls)
     checks = []
     for f in dataclasses.fields(cls):
-        types = tuple(type(None) if t is type(None) else t for t in accepted[f.name])
+        types = accepted[f.name]
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         checks.append((f.name, types, bool in types, required))
     return tuple(checks)
 
 
-def _load(payload: bytes | None) -> dict[str, Any]:
-    if not payload:
-        raise SchemaError("empty analytics record")
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise SchemaError(f"analytics record is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise SchemaError("analytics record must be a JSON object")
-    return data
-
-
 def fast_decode_fact(payload: bytes | None) -> Fact:
-    data = _load(payload)
+    data = load_json_object(payload, "analytics")
     kind = data.get("fact")
     cls = FACT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
