@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from hookstream.logging import event, get_logger
 from hookstream.pages import PageConfig, PagesConfig
 from hookstream.settings import SenderSettings
-from schemas.analytics import DeadLettered, DeliveryResult, encode_fact
+from schemas.analytics import DeliveryResult, encode_fact
 from schemas.commands import OutboundCommand, decode_command
 from schemas.errors import SchemaError
 from senders.build import SendCall, build_calls, check_command
@@ -22,7 +22,7 @@ from senders.errors import SendError, UndeliverableCommand
 from senders.graph import Answer
 from senders.ledger import part_key
 from senders.metrics import SenderMetrics
-from senders.outcomes import Source, dead_letter, delivery_fact
+from senders.outcomes import Source, dead_letter, dead_lettered_fact, delivery_fact
 from senders.pacing import PageBucket, backoff_delay
 from senders.pages import PageGate
 
@@ -53,6 +53,7 @@ class Attempt:
     page: PageConfig
     attempts: int = 0
     held_since: float | None = None
+    read_at: float = 0.0
     probing: bool = False
     throttles: int = 0
     abandoned: Callable[[], bool] = lambda: False
@@ -94,7 +95,8 @@ class Deliverer:
             return await _settled(writes)
         attempt: Attempt | None = None
         try:
-            attempt = Attempt(command, self._page_for(command), abandoned=abandoned)
+            attempt = Attempt(command, self._page_for(command), read_at=source.read_at,
+                              abandoned=abandoned)
             message_id = await self._send_all(attempt)
         except _Abandoned:
             return False
@@ -171,14 +173,13 @@ class Deliverer:
                 raise _Abandoned
             decision, wait = self.gate.decide(page_id, time.monotonic(), attempt.held_since)
             if decision == "dead_letter":
-                stopped = self.gate.stopped.get(page_id)
-                error = SendError(f"page {page_id} stopped: {stopped.message if stopped else ''}",
-                                  code=stopped.code if stopped else 0)
-                error.reason = "page_stopped"
-                raise error
+                raise self._stopped_error(page_id)
             attempt.probing = decision == "probe"
             if decision != "wait":
                 break
+            if attempt.held_since is None:  # queued behind the page's stop: held as well
+                await self._mark_held(attempt, self._stopped_error(page_id))
+                continue
             await asyncio.sleep(wait)
         bucket = self._bucket(page_id)
         delay = bucket.reserve(time.monotonic())
@@ -237,10 +238,23 @@ class Deliverer:
             event(log, "page_stopped", logging.ERROR, page_id=page_id, code=exc.code,
                   error=str(exc), action="holding its commands; fix the token or policy")
         if attempt.held_since is None:
-            attempt.held_since = time.monotonic()
-            self.metrics.held.inc()
-            await await_all([await self._fact(delivery_fact(
-                attempt.command, "held", attempt.attempts, now_ms(), exc))])
+            await self._mark_held(attempt, exc)
+
+    async def _mark_held(self, attempt: Attempt, exc: SendError) -> None:
+        """The command waits on its stopped page, since it was read or the page stopped
+        (whichever came later): `stopped_page_dlq_after_s` counts from then."""
+        stopped = self.gate.stopped.get(attempt.page.page_id)
+        attempt.held_since = max(attempt.read_at, stopped.since if stopped else time.monotonic())
+        self.metrics.held.inc()
+        await await_all([await self._fact(delivery_fact(
+            attempt.command, "held", attempt.attempts, now_ms(), exc))])
+
+    def _stopped_error(self, page_id: str) -> SendError:
+        stopped = self.gate.stopped.get(page_id)
+        error = SendError(f"page {page_id} stopped: {stopped.message if stopped else ''}",
+                          code=stopped.code if stopped else 0)
+        error.reason = "page_stopped"
+        return error
 
     async def _delivered(self, command: OutboundCommand, attempts: int, message_id: str
                          ) -> list[asyncio.Future[object]]:
@@ -264,25 +278,17 @@ class Deliverer:
         event(log, "command_dead_lettered", logging.WARNING, reason=reason, error=error[:200],
               page_id=page_id, offset=source.offset, partition=source.partition)
         letter = dead_letter(source, reason, error, now_ms(), page_id)
-        fact = DeadLettered(
-            fact_id=f"dlq:{letter.dead_letter_id}", dead_letter_id=letter.dead_letter_id,
-            source_topic=source.topic, service="sender", reason=reason, page_id=page_id,
-            failed_at_ms=letter.failed_at_ms,
-            conversation_id=command.conversation_id if command else "")
+        fact = dead_lettered_fact(letter, command.conversation_id if command else "")
         return [await self.emit(self.topics["dlq"], source.key, letter.encode()),
-                await self.emit(self.topics["analytics"], source.key, _encode(fact))]
+                await self.emit(self.topics["analytics"], source.key, encode_fact(fact))]
 
     async def _fact(self, fact: DeliveryResult) -> asyncio.Future[object]:
         return await self.emit(self.topics["analytics"], fact.conversation_id.encode(),
-                               _encode(fact))
+                               encode_fact(fact))
 
 
 class _Abandoned(Exception):  # noqa: N818 - control flow, never escapes this module
     pass
-
-
-def _encode(fact: DeliveryResult | DeadLettered) -> bytes:
-    return encode_fact(fact)
 
 
 async def await_all(futures: list[asyncio.Future[object]]) -> None:

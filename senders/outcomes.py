@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas.analytics import DeliveryResult
+from schemas.analytics import DeadLettered, DeliveryResult
 from schemas.commands import OutboundCommand
 from schemas.dlq import DeadLetter, dead_letter_for
 from senders.errors import SendError
@@ -19,6 +19,7 @@ class Source:
     offset: int
     key: bytes | None
     value: bytes | None
+    read_at: float = 0.0  # monotonic time it was read (how long it waited on a stopped page)
 
 
 def delivery_fact(
@@ -44,3 +45,11 @@ def dead_letter(source: Source, reason: str, error: str, now_ms: int, page_id: s
         value=source.value, reason=reason, error=error[:1000], service="sender",
         failed_at_ms=now_ms, page_id=page_id,
     )
+
+
+def dead_lettered_fact(letter: DeadLetter, conversation_id: str = "") -> DeadLettered:
+    return DeadLettered(
+        fact_id=f"dlq:{letter.dead_letter_id}", dead_letter_id=letter.dead_letter_id,
+        source_topic=letter.source_topic, service="sender", reason=letter.reason,
+        page_id=letter.page_id, failed_at_ms=letter.failed_at_ms,
+        conversation_id=conversation_id)

@@ -164,7 +164,7 @@ class SenderLoop:
                         self.beyond_bound += 1
                         continue
                     source = Source(record.topic, record.partition, record.offset,
-                                    record.key, record.value)
+                                    record.key, record.value, time.monotonic())
                     await self.lanes.add(tp, source)
             if time.monotonic() - self._last_commit >= self._commit_interval_s:
                 await self.commit()
