@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from hookstream.metrics import metrics_endpoint
 
@@ -34,6 +35,8 @@ class ServiceHttp:
     registry: CollectorRegistry
     ready: Callable[[], bool] = lambda: True
     routes: Sequence[BaseRoute] = field(default_factory=tuple)
+    # An ASGI app in front of the Starlette one (a hot path served as plain ASGI).
+    front: Callable[[ASGIApp], ASGIApp] | None = None
 
     def app(self) -> Starlette:
         async def healthz(_: Request) -> Response:
@@ -51,8 +54,11 @@ class ServiceHttp:
         ]
         return Starlette(routes=routes)
 
+    def asgi(self) -> ASGIApp:
+        return self.front(self.app()) if self.front else self.app()
 
-def uvicorn_server(app: Starlette, host: str, port: int) -> uvicorn.Server:
+
+def uvicorn_server(app: ASGIApp, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             lifespan="on")
     server = uvicorn.Server(config)
@@ -71,7 +77,7 @@ def _on_signals(callback: Callable[[], None]) -> None:
 
 async def run_service(http: ServiceHttp, work: Work) -> None:
     stop = asyncio.Event()
-    server = uvicorn_server(http.app(), http.host, http.port)
+    server = uvicorn_server(http.asgi(), http.host, http.port)
 
     def request_stop() -> None:
         stop.set()

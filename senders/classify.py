@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,10 +87,20 @@ def error_from_meta(status: int, error: Mapping[str, Any]) -> SendError:
     return permanent
 
 
+USAGE_HEADERS = ("x-app-usage", "x-page-usage", "x-business-use-case-usage")
+_RAW_USAGE_HEADERS = frozenset(name.encode() for name in USAGE_HEADERS)
+
+
+def usage_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Meta's usage headers among raw (name, value) pairs, names in lower case."""
+    return {name.lower().decode(): value.decode("latin-1") for name, value in raw
+            if name.lower() in _RAW_USAGE_HEADERS}
+
+
 def usage_percent(headers: Mapping[str, str]) -> float:
     """Highest usage (0-100) in Meta's X-App-Usage / X-Page-Usage / X-Business-Use-Case-Usage."""
     highest = 0.0
-    for name in ("x-app-usage", "x-page-usage", "x-business-use-case-usage"):
+    for name in USAGE_HEADERS:
         raw = headers.get(name)
         if not raw:
             continue

@@ -10,6 +10,8 @@ import argparse
 import asyncio
 import os
 
+import uvloop
+
 from hookstream.cli._common import add_listen_options
 from hookstream.errors import ConfigError
 from hookstream.metrics import new_registry
@@ -18,6 +20,7 @@ from hookstream.service import ServiceHttp, run_service
 from hookstream.settings import Settings
 from senders.sandbox.app import Sandbox, sandbox_tokens
 from senders.sandbox.faults import FaultConfigError, parse_faults
+from senders.sandbox.front import SendFront
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -38,10 +41,12 @@ def build_sandbox(settings: Settings) -> Sandbox:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     sandbox = build_sandbox(settings)
-    http = ServiceHttp(args.host, args.port, new_registry(), routes=sandbox.routes())
+    http = ServiceHttp(args.host, args.port, new_registry(), routes=sandbox.routes(),
+                       front=lambda app: SendFront(sandbox, app))
 
     async def idle(stop: asyncio.Event) -> None:
         await stop.wait()
 
-    asyncio.run(run_service(http, idle))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run_service(http, idle))
     return 0

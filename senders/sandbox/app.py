@@ -1,6 +1,7 @@
 """The sandbox's HTTP app: Meta's Send API shape, plus endpoints to see and steer it.
 
-    POST /{version}/{page_id}/messages?access_token=...   (also /{version}/me/messages)
+    POST /{version}/{page_id}/messages?access_token=...   (also /{version}/me/messages; served
+                                                           as plain ASGI by front.SendFront)
     GET  /sandbox/messages[?page_id=&recipient_id=&since=]   what was accepted, in order
     GET  /sandbox/stats       counters;   POST /sandbox/reset   forget everything
     GET  /sandbox/faults      PUT /sandbox/faults  (JSON list, see faults.py)
@@ -33,6 +34,15 @@ def _json(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(data), status, media_type="application/json")
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer of the Send API: status, body, content type."""
+
+    status: int
+    body: bytes
+    content_type: bytes = b"application/json"
+
+
 @dataclass
 class Sandbox:
     """`tokens`: token -> the page ids it is valid for ("*" among them: any page)."""
@@ -43,8 +53,8 @@ class Sandbox:
     rng: random.Random = field(default_factory=random.Random)
 
     def routes(self) -> Sequence[BaseRoute]:
+        """Everything but the Send API itself, which `SendFront` serves (plain ASGI)."""
         return [
-            Route("/{version}/{page_id}/messages", self.send, methods=["POST"]),
             Route("/sandbox/messages", self.messages, methods=["GET"]),
             Route("/sandbox/stats", self.stats, methods=["GET"]),
             Route("/sandbox/reset", self.reset, methods=["POST"]),
@@ -53,9 +63,9 @@ class Sandbox:
             Route("/", self.page, methods=["GET"]),
         ]
 
-    def _error(self, error: MetaError) -> Response:
+    def _error(self, error: MetaError) -> Reply:
         self.store.rejected(error.code)
-        return _json(error.body(uuid.uuid4().hex[:12]), error.status)
+        return Reply(error.status, orjson.dumps(error.body(uuid.uuid4().hex[:12])))
 
     def _page_for_token(self, token: str, page_id: str) -> str | None:
         allowed = self.tokens.get(token)
@@ -65,36 +75,34 @@ class Sandbox:
             return next(iter(allowed)) if len(allowed) == 1 and ANY_PAGE not in allowed else None
         return page_id if ANY_PAGE in allowed or page_id in allowed else None
 
-    async def send(self, request: Request) -> Response:
-        token = request.query_params.get("access_token", "")
-        auth = request.headers.get("authorization", "")
-        if not token and auth.lower().startswith("bearer "):
-            token = auth[7:].strip()
-        page_id = self._page_for_token(token, request.path_params["page_id"])
-        if page_id is None:
+    async def answer(self, page_id: str, token: str, body: bytes) -> Reply:
+        """What the Send API answers to `POST /{version}/{page_id}/messages` with this token."""
+        page = self._page_for_token(token, page_id)
+        if page is None:
             return self._error(meta_error(190))
-        fault = choose_fault(self.faults, page_id, self.rng)
+        fault = choose_fault(self.faults, page, self.rng) if self.faults else None
         if fault is not None:
             return await self._inject(fault)
         try:
-            body = orjson.loads(await request.body())
+            data = orjson.loads(body)
         except orjson.JSONDecodeError:
             return self._error(meta_error(100, message="(#100) The request body is not JSON"))
-        problem = validate_send(body)
+        problem = validate_send(data)
         if problem is not None:
             return self._error(problem)
-        entry = self.store.add(page_id, body)
+        entry = self.store.add(page, data)
         answer = {"recipient_id": entry["recipient_id"]}
         if entry["message_id"]:
             answer["message_id"] = entry["message_id"]
-        return _json(answer)
+        return Reply(200, orjson.dumps(answer))
 
-    async def _inject(self, fault: Fault) -> Response:
+    async def _inject(self, fault: Fault) -> Reply:
         if fault.timeout_s:
             await asyncio.sleep(fault.timeout_s)
         if fault.status and not fault.code:
             self.store.rejected(fault.status)
-            return HTMLResponse("<html><body>Service Unavailable</body></html>", fault.status)
+            return Reply(fault.status, b"<html><body>Service Unavailable</body></html>",
+                         b"text/html; charset=utf-8")
         if fault.code:
             return self._error(meta_error(fault.code, fault.subcode, status=fault.status))
         return self._error(meta_error(2))

@@ -11,13 +11,15 @@ from starlette.applications import Starlette
 from hookstream.embedded.processes import free_port
 from hookstream.service import uvicorn_server
 from senders.sandbox.app import Sandbox
+from senders.sandbox.front import SendFront
 
 
 @contextlib.asynccontextmanager
 async def serving(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0
                   ) -> AsyncIterator[str]:
     port = port or free_port(host)
-    server = uvicorn_server(Starlette(routes=list(sandbox.routes())), host, port)
+    server = uvicorn_server(SendFront(sandbox, Starlette(routes=list(sandbox.routes()))), host,
+                            port)
     server.config.lifespan = "off"
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve(), name="sandbox-http")
