@@ -75,6 +75,29 @@ def connection_config(settings: KafkaSettings) -> dict[str, Any]:
     return config
 
 
+def librdkafka_config(settings: KafkaSettings, linger_ms: float) -> dict[str, Any]:
+    """The ingress's librdkafka producer: acks=all, Java-compatible key partitioning (so records
+    land where aiokafka and the Java client would put them), and per-partition order kept under
+    retries: up to 5 requests in flight with idempotence, else one."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "security.protocol": settings.security_protocol.lower(),
+        "acks": "all",
+        "enable.idempotence": settings.enable_idempotence,
+        "max.in.flight.requests.per.connection": 5 if settings.enable_idempotence else 1,
+        "linger.ms": linger_ms,
+        "partitioner": "murmur2_random",
+        "socket.timeout.ms": int(settings.request_timeout_s * 1000),
+    }
+    if settings.sasl_mechanism:
+        config.update({
+            "sasl.mechanism": settings.sasl_mechanism,
+            "sasl.username": settings.sasl_username,
+            "sasl.password": settings.sasl_password.reveal(),
+        })
+    return config
+
+
 def new_producer(settings: KafkaSettings, **overrides: Any) -> AIOKafkaProducer:
     config = connection_config(settings)
     config.update(

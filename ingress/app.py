@@ -29,7 +29,8 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> We
 
 def create_starlette(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     metrics = IngressMetrics(new_registry())
-    publisher = KafkaPublisher(settings.kafka, settings.ingress.readiness_interval_s)
+    publisher = KafkaPublisher(settings.kafka, settings.ingress.linger_ms,
+                               settings.ingress.readiness_interval_s)
     handler = WebhookHandler(settings.ingress, publisher, settings.kafka.topic("inbound"), metrics)
 
     async def healthz(_: Request) -> Response:

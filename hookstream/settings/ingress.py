@@ -18,6 +18,9 @@ class IngressSettings:
     max_body_bytes: int = 1024 * 1024
     retry_after_s: int = 5
     readiness_interval_s: float = 1.0
+    # librdkafka's linger: how long the producer gathers concurrent requests' records into one
+    # produce request. Measured best for throughput and latency on the embedded broker.
+    linger_ms: float = 0.5
 
     @classmethod
     def from_env(cls, env: Env) -> IngressSettings:
@@ -32,6 +35,7 @@ class IngressSettings:
             readiness_interval_s=env.number(
                 "HOOKSTREAM_READINESS_INTERVAL_S", cls.readiness_interval_s
             ),
+            linger_ms=env.number("HOOKSTREAM_INGRESS_LINGER_MS", cls.linger_ms),
         )
 
     def require(self) -> None:

@@ -9,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from hookstream.kafka import CachedPartitioner
 from hookstream.settings import Settings
 from ingress.app import create_app
 from ingress.signature import sign
@@ -60,6 +61,10 @@ async def test_every_event_lands_once_keyed_by_conversation(settings: Settings) 
         partitions[record.key].add(record.partition)
     assert all(len(p) == 1 for p in partitions.values()), "a conversation spans partitions"
     assert len({r.partition for r in records}) > 1, "all conversations on one partition"
+    # The partition Kafka's Java client and aiokafka (replay, redrive, processors) would choose.
+    java_default = CachedPartitioner()
+    ids = list(range(settings.kafka.partitions))
+    assert all(r.partition == java_default(r.key, ids, ids) for r in records)
 
 
 async def test_one_conversation_keeps_its_order_on_one_partition(settings: Settings) -> None:

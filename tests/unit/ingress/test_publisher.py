@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError
+
+from hookstream.errors import BrokerUnavailable
+from hookstream.settings import KafkaSettings
+from ingress.publisher import KafkaPublisher, Waiter
+
+
+async def test_a_request_is_done_when_every_record_is_acknowledged() -> None:
+    waiter = Waiter(asyncio.get_running_loop().create_future(), remaining=2)
+    waiter.delivered(None, None)  # type: ignore[arg-type]
+    assert not waiter.future.done()
+    waiter.delivered(None, None)  # type: ignore[arg-type]
+    assert waiter.future.done() and waiter.future.result() is None
+
+
+async def test_one_refused_record_fails_the_request_with_the_reason() -> None:
+    waiter = Waiter(asyncio.get_running_loop().create_future(), remaining=2)
+    waiter.delivered(KafkaError(KafkaError._MSG_TIMED_OUT), None)  # type: ignore[arg-type]
+    waiter.delivered(None, None)  # type: ignore[arg-type]
+    with pytest.raises(BrokerUnavailable, match="Kafka did not take a record"):
+        waiter.future.result()
+
+
+class FullQueue:
+    """librdkafka's answer when its local queue is full (the broker is not draining)."""
+
+    def __init__(self, _config: dict[str, Any]) -> None:
+        pass
+
+    def produce(self, *_args: Any, **_kwargs: Any) -> None:
+        raise BufferError("Local: Queue full")
+
+    def list_topics(self, *_args: Any) -> None:
+        return None
+
+    def __len__(self) -> int:
+        return 0
+
+    def poll(self, _timeout: float) -> int:
+        return 0
+
+    def purge(self) -> None:
+        pass
+
+
+async def test_a_full_producer_queue_is_a_503_not_a_crash() -> None:
+    publisher = KafkaPublisher(KafkaSettings(), producer_factory=FullQueue)  # type: ignore[arg-type]
+    await publisher.start()
+    try:
+        with pytest.raises(BrokerUnavailable, match="queue is full"):
+            await publisher.publish("inbound", [(b"k", b"v")], deadline_s=1.0)
+    finally:
+        await publisher.stop(grace_s=0)
+
+
+async def test_publishing_before_start_is_refused() -> None:
+    with pytest.raises(BrokerUnavailable, match="not been started"):
+        await KafkaPublisher(KafkaSettings()).publish("inbound", [(b"k", b"v")], 1.0)
