@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint unit integration bench bench-ingress bench-processors bench-sender bench-sink rules-check clean schema
+.PHONY: up test lint unit integration bench bench-ingress bench-processors bench-sender bench-sink bench-e2e rules-check clean schema
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON)"; exit 1; }
@@ -28,7 +28,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
-bench: bench-ingress bench-processors bench-sender bench-sink
+bench: bench-ingress bench-processors bench-sender bench-sink bench-e2e
 
 bench-ingress: $(STAMP)
 	$(BIN)/python -m bench.ingress
@@ -41,6 +41,9 @@ bench-sender: $(STAMP)
 
 bench-sink: $(STAMP)
 	$(BIN)/python -m bench.sink
+
+bench-e2e: $(STAMP)
+	$(BIN)/python -m bench.e2e
 
 rules-check:
 	promtool check rules deploy/prometheus/alerts.yml

@@ -1,0 +1,1 @@
+"""End to end: webhook -> Send API latency at an event rate, and memory over a soak."""
