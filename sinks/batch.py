@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-from sinks.rows import Row
+from sinks.rows import Row, Values
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,22 @@ class BatchPolicy:
         return max(self.max_age_s - age_s, 0.0)
 
 
-class Source(NamedTuple):  # a tuple: built once per record on the hot path
+class ConsumedRecord(Protocol):
+    """What the batch keeps of a consumed record (aiokafka's ConsumerRecord, or a Source)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class Source(NamedTuple):
     topic: str
     partition: int
     offset: int
@@ -41,55 +56,73 @@ class Source(NamedTuple):  # a tuple: built once per record on the hot path
 
 @dataclass(frozen=True, slots=True)
 class Malformed:
-    source: Source
+    source: ConsumedRecord
     reason: str
     error: str
+
+
+@dataclass(slots=True)
+class TableRows:
+    """One table's rows in the batch, each with the record it came from."""
+
+    values: list[Values] = field(default_factory=list)
+    sources: list[ConsumedRecord] = field(default_factory=list)
 
 
 @dataclass
 class Batch:
     started_at: float | None = None
-    rows: list[tuple[Row, Source]] = field(default_factory=list)
+    tables: dict[str, TableRows] = field(default_factory=dict)
     malformed: list[Malformed] = field(default_factory=list)
     ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)  # fact ids in the batch
+    records: int = 0
 
     def __len__(self) -> int:
-        return len(self.rows) + len(self.malformed)
+        return self.records
 
     def age_s(self, now: float) -> float:
         return 0.0 if self.started_at is None else now - self.started_at
 
-    def _saw(self, source: Source, now: float) -> None:
+    def cover(self, topic: str, partition: int, first: int, last: int, count: int,
+              now: float) -> None:
+        """`count` records of one partition, offsets `first`..`last`, belong to this batch."""
         if self.started_at is None:
             self.started_at = now
-        tp, offset = (source.topic, source.partition), source.offset
+        self.records += count
+        tp = (topic, partition)
         known = self.ranges.get(tp)
         if known is None:
-            self.ranges[tp] = (offset, offset)
-        elif offset > known[1] or offset < known[0]:
-            self.ranges[tp] = (min(known[0], offset), max(known[1], offset))
+            self.ranges[tp] = (first, last)
+        elif first < known[0] or last > known[1]:
+            self.ranges[tp] = (min(known[0], first), max(known[1], last))
 
-    def add_row(self, row: Row, source: Source, now: float) -> None:
-        self._saw(source, now)
-        self.rows.append((row, source))
+    def put(self, table: str, values: Values, source: ConsumedRecord) -> None:
+        """A row of a covered record; each fact id once (the first occurrence wins)."""
+        if values[0] in self.seen:
+            return
+        self.seen.add(values[0])
+        rows = self.tables.get(table)
+        if rows is None:
+            rows = self.tables[table] = TableRows()
+        rows.values.append(values)
+        rows.sources.append(source)
 
-    def skip(self, source: Source, now: float) -> None:
+    def add_row(self, row: Row, source: ConsumedRecord, now: float) -> None:
+        self.cover(source.topic, source.partition, source.offset, source.offset, 1, now)
+        self.put(row.table, row.values, source)
+
+    def skip(self, source: ConsumedRecord, now: float) -> None:
         """A record acknowledged unprocessed (past a replay's bound): committed, not written."""
-        self._saw(source, now)
+        self.cover(source.topic, source.partition, source.offset, source.offset, 1, now)
 
     def add_malformed(self, item: Malformed, now: float) -> None:
-        self._saw(item.source, now)
+        source = item.source
+        self.cover(source.topic, source.partition, source.offset, source.offset, 1, now)
         self.malformed.append(item)
 
-    def by_table(self) -> dict[str, list[tuple[Row, Source]]]:
-        """Rows per table, each fact id once (the first occurrence wins)."""
-        seen: set[str] = set()
-        tables: dict[str, list[tuple[Row, Source]]] = {}
-        for row, source in self.rows:
-            if row.fact_id not in seen:
-                seen.add(row.fact_id)
-                tables.setdefault(row.table, []).append((row, source))
-        return tables
+    def rows(self) -> int:
+        return sum(len(rows.values) for rows in self.tables.values())
 
     def commit_offsets(self) -> dict[tuple[str, int], int]:
         """Next offset to consume per topic-partition (Kafka commits the *next* offset)."""

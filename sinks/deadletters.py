@@ -7,14 +7,15 @@ from collections.abc import Sequence
 
 from schemas.analytics import DeadLettered, encode_fact
 from schemas.dlq import DeadLetter, dead_letter_for
-from sinks.batch import Malformed, Source
+from sinks.batch import ConsumedRecord, Malformed
 from sinks.writer import Rejected
 
 SERVICE = "sink"
 KeyValue = tuple[bytes | None, bytes]
 
 
-def letter(source: Source, reason: str, error: str, now_ms: int, page_id: str = "") -> DeadLetter:
+def letter(source: ConsumedRecord, reason: str, error: str, now_ms: int,
+           page_id: str = "") -> DeadLetter:
     return dead_letter_for(
         topic=source.topic, partition=source.partition, offset=source.offset, key=source.key,
         value=source.value, reason=reason, error=error, service=SERVICE, failed_at_ms=now_ms,
@@ -36,12 +37,12 @@ def dead_letters_for(
     """(dlq records, analytics facts). A refused DeadLettered row gets no new fact (no loop)."""
     letters = [letter(m.source, m.reason, m.error, now_ms) for m in malformed]
     refused = [
-        (letter(r.source, "clickhouse_rejected", r.error, now_ms, r.row.page_id), r)
+        (letter(r.source, "clickhouse_rejected", r.error, now_ms, r.page_id), r)
         for r in rejected
     ]
     letters += [dead for dead, _ in refused]
     facts = [fact_for(d) for d in letters[: len(malformed)]]
-    facts += [fact_for(dead) for dead, r in refused if r.row.table != "dead_letters"]
+    facts += [fact_for(dead) for dead, r in refused if r.table != "dead_letters"]
     return (
         [(d.key.encode() if d.key is not None else None, d.encode()) for d in letters],
         [(f.conversation_id.encode() or None, encode_fact(f)) for f in facts],

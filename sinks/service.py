@@ -9,6 +9,11 @@ table with a deduplication token, refused rows isolated); dead-letter the malfor
 records; only then commit the batch's offsets. If ClickHouse is down the batch is kept and
 retried with backoff, and nothing is committed. A batch whose partitions were revoked meanwhile
 is not committed: the next owner re-reads it and the writer drops the facts already stored.
+
+Three stages overlap: the event loop decodes batch N+2 while a second client asks ClickHouse
+which facts of batch N+1 it already has and the first client inserts batch N (chDB and the
+HTTP client release the GIL while ClickHouse works). A check made before batch N was stored
+cannot see N's facts, so N+1 also drops the facts N stored; a retried write checks afresh.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -32,13 +38,13 @@ from hookstream.ops.bounded import load_gate
 from hookstream.ops.bounds import StopGate
 from hookstream.settings import Settings
 from schemas.clickhouse import apply_migrations
-from sinks.batch import Batch, BatchPolicy, Source
+from sinks.batch import Batch, BatchPolicy
 from sinks.deadletters import dead_letters_for
-from sinks.decode import add_record
+from sinks.decode import add_record, add_records
 from sinks.errors import WriteFailed
 from sinks.metrics import SinkMetrics
 from sinks.retry import Backoff, short_error
-from sinks.writer import ClickHouseWriter, WriteResult
+from sinks.writer import ClickHouseWriter, Prechecked, WriteResult
 
 log = get_logger("sink")
 T = TypeVar("T")
@@ -66,11 +72,14 @@ class AnalyticsSink:
         default_factory=lambda: {"request_timeout_ms": 40_000}
     )
     client: Client | None = None
+    checker: Client | None = None  # a second client: checks batch N+1 while N is inserted
     consumer: AIOKafkaConsumer | None = None
     producer: AIOKafkaProducer | None = None
     batch: Batch = field(default_factory=Batch)
     gate: StopGate = field(default_factory=lambda: StopGate({}))
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _check_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _written: set[str] = field(default_factory=set)  # fact ids the last flush left stored
 
     def __post_init__(self) -> None:
         self.target = parse_clickhouse_url(self.settings.sink.clickhouse_url)
@@ -89,9 +98,10 @@ class AnalyticsSink:
             return await asyncio.to_thread(work, client)
 
     async def run(self, stop: asyncio.Event) -> None:
-        self.client = await self._connect(stop)
-        if self.client is None:
+        clients = await self._connect(stop)
+        if clients is None:
             return
+        self.client, self.checker = clients
         kafka = self.settings.kafka
         self.producer = new_producer(kafka)
         consumer = new_consumer(kafka, kafka.topic("analytics"), group_id=self.group_id,
@@ -107,10 +117,11 @@ class AnalyticsSink:
             self.consumer = None
             await consumer.stop()
             await self.producer.stop()
-            self.client.close()
-            self.client = None
+            for client in clients:
+                client.close()
+            self.client = self.checker = None
 
-    async def _connect(self, stop: asyncio.Event) -> Client | None:
+    async def _connect(self, stop: asyncio.Event) -> tuple[Client, Client] | None:
         attempt = 0
         while not stop.is_set():
             try:
@@ -125,37 +136,45 @@ class AnalyticsSink:
                     return None
         return None
 
-    def _open(self) -> Client:
+    def _open(self) -> tuple[Client, Client]:
         client = connect(self.target)
         try:
             applied = apply_migrations(client, self.target.database, self.settings.sink.ttl_days)
+            checker = connect(self.target)
         except Exception:
             client.close()
             raise
         event(log, "clickhouse_ready", clickhouse=self.target.describe(), migrations=applied)
-        return client
+        return client, checker
 
     async def consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
-        """Poll into a batch; when it is due, hand it to a flush task and keep decoding the next
-        one meanwhile (the write runs in a thread). Flushes run one after another, so offsets
-        are committed in order; a second due batch waits for the first flush (backpressure)."""
+        """Poll into a batch; when it is due, start checking which of its facts are stored (on
+        the second client) and hand it to a flush task, and keep decoding the next one meanwhile
+        (the writes run in threads). Flushes run one after another, so offsets are committed in
+        order; a second due batch waits for the first flush (backpressure)."""
         pending: asyncio.Task[bool] | None = None
+        checking: asyncio.Task[Prechecked | None] | None = None
         try:
             while not stop.is_set():
                 await self._poll(consumer)
                 if self.policy.due(len(self.batch), self.batch.age_s(time.monotonic())):
                     batch, self.batch = self.batch, Batch()
+                    checking = asyncio.create_task(self._precheck(batch))
                     if pending is not None and not await pending:
                         return  # stopping before the previous batch was written
-                    pending = asyncio.create_task(self.flush(consumer, stop, batch))
+                    pending = asyncio.create_task(self.flush(consumer, stop, batch, checking))
+                    # Let the check and the flush reach their threads now: with records
+                    # buffered, polling never suspends, and they would wait until awaited.
+                    await asyncio.sleep(0)
             if pending is not None and not await pending:
                 return
             if len(self.batch):
                 await self.flush(consumer, stop, self.batch, retry=False)
         finally:
-            if pending is not None and not pending.done():
+            tasks = [t for t in (pending, checking) if t is not None and not t.done()]
+            if pending in tasks:
                 pending.cancel()
-                await asyncio.gather(pending, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> None:
         wait_s = self.policy.wait_s(len(self.batch), self.batch.age_s(time.monotonic()))
@@ -164,34 +183,60 @@ class AnalyticsSink:
             max_records=max(self.policy.max_rows - len(self.batch), 1),
         )
         now = time.monotonic()
-        for messages in records.values():
-            for message in messages:
-                if self.gate.decide(message.topic, message.partition, message.offset).process:
-                    add_record(self.batch, message, now)
-                else:
-                    self.batch.skip(Source(message.topic, message.partition, message.offset,
-                                           message.key, message.value), now)
-                    self.metrics.beyond_replay_bound.inc()
+        for tp, messages in records.items():
+            if (tp.topic, tp.partition) in self.gate.bounds:
+                self._add_bounded(messages, now)
+            else:
+                add_records(self.batch, messages, now)
+
+    def _add_bounded(self, messages: list[Any], now: float) -> None:
+        """A partition under a bounded replay: records past its stop are committed unwritten."""
+        for message in messages:
+            if self.gate.decide(message.topic, message.partition, message.offset).process:
+                add_record(self.batch, message, now)
+            else:
+                self.batch.skip(message, now)
+                self.metrics.beyond_replay_bound.inc()
+
+    async def _precheck(self, batch: Batch) -> Prechecked | None:
+        """Which of the batch's facts ClickHouse has, asked ahead of the write; None if that
+        could not be asked (the write then asks itself)."""
+        if self.checker is None or not batch.tables:
+            return None
+        checker = self._writer(self.checker)
+        try:
+            async with self._check_lock:
+                return Prechecked(await asyncio.to_thread(checker.check, batch))
+        except (WriteFailed, ClickHouseUnavailable, OSError):
+            return None
 
     async def flush(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, batch: Batch,
+                    checking: asyncio.Task[Prechecked | None] | None = None,
                     retry: bool = True) -> bool:
         """Write, dead-letter, then commit one batch; False if stopped before it was written."""
         attempt, started = 0, time.monotonic()
+        checked = await checking if checking is not None else None
+        if checked is not None:  # the previous batch was written after that check
+            checked = replace(checked, since=self._written & batch.seen)
         while True:
             try:
-                result = await self.with_client(lambda c: self._writer(c).write(batch))
+                result = await self.with_client(partial(self._write, batch, checked))
                 await self._dead_letter(batch, result)
                 break
             except (WriteFailed, ClickHouseUnavailable, KafkaError, OSError) as exc:
-                attempt += 1
+                attempt, checked = attempt + 1, None  # a retry asks ClickHouse afresh
                 self.metrics.write_failures.inc()
                 event(log, "batch_write_failed", logging.WARNING, rows=len(batch),
                       error=short_error(exc), attempt=attempt)
                 if not retry or await wait_or_stop(stop, self.backoff.delay_s(attempt)):
                     return False
+        self._written = batch.seen.difference(r.values[0] for r in result.rejected)
         self.metrics.observe(result, time.monotonic() - started)
         await self._commit(consumer, batch)
         return True
+
+    def _write(self, batch: Batch, checked: Prechecked | None, client: Client) -> WriteResult:
+        return self._writer(client).write(batch, checked)
 
     def _writer(self, client: Client) -> ClickHouseWriter:
         lookback_ms = int(self.settings.sink.dedup_lookback_s * 1000)

@@ -1,7 +1,8 @@
 """ClickHouse side of the sink (synchronous; the service runs it in a worker thread).
 
 `write(batch)` inserts each table's rows once: it first drops the facts ClickHouse already has
-(a replay, or a redelivery after a restart before the commit), then inserts one block per table
+(a replay, a redelivery after a restart before the commit, a fact produced twice upstream;
+`check(batch)` asks that ahead of the write, see `Prechecked`), then inserts one block per table
 with a deduplication token (a retried insert that had landed is dropped by ClickHouse itself).
 If ClickHouse refuses the data, the block is split in halves until the refused rows are
 isolated; they come back as `Rejected` (bound for the dlq) and the rest goes in. Anything else
@@ -11,27 +12,36 @@ raises `WriteFailed` and nothing may be committed.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from operator import itemgetter
 
 from clickhouse_connect.driver.client import Client
 
 from schemas.clickhouse import TABLE_COLUMNS
-from sinks.batch import Batch, Source, dedup_token
+from sinks.batch import Batch, ConsumedRecord, TableRows, dedup_token
 from sinks.errors import WriteFailed
 from sinks.retry import is_invalid_data, short_error
-from sinks.rows import Row
+from sinks.rows import PAGE_COLUMN, Values
 
 CHECK_CHUNK = 20_000
 CHECK_SETTINGS = {"max_query_size": 16 * 1024 * 1024}
-Item = tuple[Row, Source]
 INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
+_FACT_ID, _TS = itemgetter(0), itemgetter(1)  # every table starts with (fact_id, ts)
+_PAGE = {table: itemgetter(index) for table, index in PAGE_COLUMN.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    row: Row
-    source: Source
+    table: str
+    values: Values
+    source: ConsumedRecord
     error: str
+
+    @property
+    def page_id(self) -> str:
+        page_id: str = _PAGE[self.table](self.values)
+        return page_id
 
 
 @dataclass(frozen=True)
@@ -41,39 +51,57 @@ class WriteResult:
     rejected: tuple[Rejected, ...]
 
 
+@dataclass(frozen=True)
+class Prechecked:
+    """The facts of a batch ClickHouse had when it was checked ahead of the write (while the
+    previous batch was being inserted), plus the facts that previous batch stored after it."""
+
+    stored: dict[str, set[str]]  # table -> fact ids found
+    since: AbstractSet[str] = frozenset()
+
+    def of(self, table: str) -> AbstractSet[str]:
+        found = self.stored.get(table, set())
+        return found | self.since if found else self.since
+
+
 @dataclass
 class ClickHouseWriter:
     client: Client
     database: str
     lookback_ms: int = 7 * 24 * 3600 * 1000
 
-    def write(self, batch: Batch) -> WriteResult:
+    def write(self, batch: Batch, checked: Prechecked | None = None) -> WriteResult:
+        """Insert what ClickHouse does not have yet; `checked` saves asking it again."""
         inserted = skipped = 0
         rejected: list[Rejected] = []
-        for table, items in batch.by_table().items():
-            fresh = self._drop_existing(table, items)
-            skipped += len(items) - len(fresh)
+        for table, rows in batch.tables.items():
+            stored = checked.of(table) if checked else self.stored_ids(table, rows.values)
+            fresh = _without(rows, stored)
+            skipped += len(rows.values) - len(fresh.values)
             ok, bad = self._insert(table, fresh, batch.ranges)
             inserted += ok
             rejected += bad
         return WriteResult(inserted, skipped, tuple(rejected))
 
-    def _drop_existing(self, table: str, items: list[Item]) -> list[Item]:
-        existing: set[str] = set()
-        for start in range(0, len(items), CHECK_CHUNK):
-            chunk = items[start:start + CHECK_CHUNK]
-            existing |= self.existing_ids(table, [row for row, _ in chunk])
-        return [(row, src) for row, src in items if row.fact_id not in existing]
+    def check(self, batch: Batch) -> dict[str, set[str]]:
+        """Per table, the batch's fact ids ClickHouse already has."""
+        return {table: self.stored_ids(table, rows.values) for table, rows in batch.tables.items()}
 
-    def existing_ids(self, table: str, rows: Sequence[Row]) -> set[str]:
+    def stored_ids(self, table: str, rows: list[Values]) -> set[str]:
+        stored: set[str] = set()
+        for start in range(0, len(rows), CHECK_CHUNK):
+            stored |= self.existing_ids(table, rows[start:start + CHECK_CHUNK])
+        return stored
+
+    def existing_ids(self, table: str, rows: Sequence[Values]) -> set[str]:
         if not rows:
             return set()
-        since = min(row.ts_ms for row in rows) - self.lookback_ms
+        since = min(map(_TS, rows)) - self.lookback_ms
         sql = (
             f"SELECT fact_id FROM {self.database}.{table} "  # noqa: S608 - names fixed, values quoted
-            f"WHERE page_id IN ({_strings(sorted({row.page_id for row in rows}))}) "
+            f"WHERE page_id IN ({_strings(sorted(set(map(_PAGE[table], rows))))}) "
             f"AND ts >= fromUnixTimestamp64Milli({int(since)}) "
-            f"AND fact_id IN ({_id_set([row.fact_id for row in rows])})"
+            f"AND fact_id IN ({_id_set(list(map(_FACT_ID, rows)))})"
         )
         try:
             result = self.client.query(sql, settings=CHECK_SETTINGS)
@@ -81,27 +109,37 @@ class ClickHouseWriter:
             raise WriteFailed(f"checking stored facts in {table}: {short_error(exc)}") from None
         return {r[0] for r in result.result_rows}
 
-    def _insert(self, table: str, items: list[Item],
+    def _insert(self, table: str, rows: TableRows,
                 ranges: dict[tuple[str, int], tuple[int, int]]) -> tuple[int, list[Rejected]]:
-        if not items:
+        if not rows.values:
             return 0, []
-        token = dedup_token(table, ranges, (row.fact_id for row, _ in items))
+        token = dedup_token(table, ranges, map(_FACT_ID, rows.values))
         try:
             self.client.insert(
-                f"{self.database}.{table}", [row.values for row, _ in items],
-                column_names=list(TABLE_COLUMNS[table]),
+                f"{self.database}.{table}", rows.values, column_names=list(TABLE_COLUMNS[table]),
                 settings={**INSERT_SETTINGS, "insert_deduplication_token": token},
             )
-            return len(items), []
+            return len(rows.values), []
         except Exception as exc:  # noqa: BLE001 - classified right below
             if not is_invalid_data(exc):
                 raise WriteFailed(f"inserting into {table}: {short_error(exc)}") from None
-            if len(items) == 1:
-                return 0, [Rejected(items[0][0], items[0][1], short_error(exc))]
-        half = len(items) // 2
-        ok_a, bad_a = self._insert(table, items[:half], _ranges_of(items[:half]))
-        ok_b, bad_b = self._insert(table, items[half:], _ranges_of(items[half:]))
+            if len(rows.values) == 1:
+                return 0, [Rejected(table, rows.values[0], rows.sources[0], short_error(exc))]
+        half = len(rows.values) // 2
+        ok_a, bad_a = self._half(table, rows, slice(0, half))
+        ok_b, bad_b = self._half(table, rows, slice(half, None))
         return ok_a + ok_b, bad_a + bad_b
+
+    def _half(self, table: str, rows: TableRows, part: slice) -> tuple[int, list[Rejected]]:
+        half = TableRows(rows.values[part], rows.sources[part])
+        return self._insert(table, half, _ranges_of(half.sources))
+
+
+def _without(rows: TableRows, stored: AbstractSet[str]) -> TableRows:
+    if not stored:
+        return rows
+    keep = [i for i, fact_id in enumerate(map(_FACT_ID, rows.values)) if fact_id not in stored]
+    return TableRows([rows.values[i] for i in keep], [rows.sources[i] for i in keep])
 
 
 def _quote(value: str) -> str:
@@ -116,14 +154,15 @@ def _strings(values: Sequence[str]) -> str:
 def _id_set(ids: list[str]) -> str:
     """The ids as one string literal split server-side: ClickHouse parses one long literal far
     faster than thousands of small ones (about 3x for a 10,000-row batch on chDB)."""
-    if any("\n" in i for i in ids):
+    joined = "\n".join(ids)
+    if joined.count("\n") != len(ids) - 1:
         return _strings(ids)
-    return f"SELECT arrayJoin(splitByChar('\\n', {_quote(chr(10).join(ids))}))"
+    return f"SELECT arrayJoin(splitByChar('\\n', {_quote(joined)}))"
 
 
-def _ranges_of(items: list[Item]) -> dict[tuple[str, int], tuple[int, int]]:
+def _ranges_of(sources: list[ConsumedRecord]) -> dict[tuple[str, int], tuple[int, int]]:
     ranges: dict[tuple[str, int], tuple[int, int]] = {}
-    for _, src in items:
+    for src in sources:
         tp = (src.topic, src.partition)
         first, last = ranges.get(tp, (src.offset, src.offset))
         ranges[tp] = (min(first, src.offset), max(last, src.offset))

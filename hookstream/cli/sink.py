@@ -13,6 +13,7 @@ from hookstream.service import ServiceHttp, run_service
 from hookstream.settings import Settings
 from sinks.api import stats_route
 from sinks.service import AnalyticsSink
+from sinks.tuning import tune_gc
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -26,6 +27,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     registry = new_registry()
 
     async def main() -> None:
+        tune_gc()
         sink = AnalyticsSink(settings, registry)
         routes = [stats_route(sink.with_client, target.database)]
         await run_service(ServiceHttp(args.host, args.port, registry, sink.ready, routes), sink.run)

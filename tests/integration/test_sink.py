@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 import pytest
 from aiokafka import TopicPartition
@@ -14,11 +15,12 @@ from hookstream.metrics import new_registry
 from hookstream.settings import KafkaSettings
 from schemas.analytics import decode_fact
 from schemas.dlq import decode_dead_letter
-from sinks.batch import Batch
+from sinks.batch import Batch, Source
 from sinks.decode import add_record
 from sinks.retry import Backoff
+from sinks.rows import row_for
 from sinks.service import AnalyticsSink
-from sinks.writer import ClickHouseWriter
+from sinks.writer import ClickHouseWriter, Prechecked
 from tests.integration.conftest_sink import (  # noqa: F401 - fixtures
     BASE_MS,
     ch,
@@ -120,6 +122,41 @@ async def test_restart_after_write_before_commit_counts_nothing_twice(
                    what="restart consumed")
         assert metric(sink, "hookstream_sink_rows_already_stored_total") == len(records) // 2
     assert counts(ch, "p-restart") == EXPECTED_40
+
+
+async def test_a_fact_repeated_in_later_batches_counts_once(
+    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+) -> None:
+    # Every fact twice, the copies at later offsets (an upstream re-emit): with small batches
+    # the copies land in the next batches, which are checked while earlier ones are written.
+    facts = mixed_facts("p-again", 40)
+    await produce(kafka_settings, encoded(facts) + encoded(facts))
+    settings = sink_settings(kafka_settings, chdb_url, batch_rows=16)
+    async with running_sink(settings, group_id="again"):
+
+        async def all_committed() -> bool:
+            return await committed(kafka_settings, "again") == 2 * len(facts)
+
+        await poll(all_committed, what="both copies consumed")
+    assert counts(ch, "p-again") == EXPECTED_40
+
+
+def test_a_check_made_before_the_previous_batch_was_stored_is_completed_by_it(
+    ch: Client,  # noqa: F811
+) -> None:
+    facts = [message(i, "p-pre") for i in range(6)]
+    first, second = Batch(), Batch()
+    for offset, fact in enumerate(facts[:4]):
+        first.add_row(row_for(fact), Source("pre.analytics", 0, offset, None, None), 0.0)
+    for offset, fact in enumerate(facts[2:], start=4):
+        second.add_row(row_for(fact), Source("pre.analytics", 0, offset, None, None), 0.0)
+    writer = ClickHouseWriter(ch, "hookstream")
+    checked = Prechecked(writer.check(second))  # asked while `first` is not stored yet
+    assert not any(checked.stored.values())
+    assert writer.write(first).inserted == 4
+    result = writer.write(second, replace(checked, since=first.seen & second.seen))
+    assert (result.inserted, result.skipped_existing) == (2, 2)
+    assert (counts(ch, "p-pre")["messages_rows"], counts(ch, "p-pre")["events_1m"]) == (6, 6)
 
 
 async def test_malformed_and_refused_records_go_to_the_dlq_and_the_rest_goes_in(

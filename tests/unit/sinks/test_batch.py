@@ -5,7 +5,7 @@ from sinks.rows import Row
 
 
 def row(fact_id: str, table: str = "messages") -> Row:
-    return Row(table, fact_id, "1001", 1000, (fact_id,))
+    return Row(table, (fact_id, 1000))
 
 
 def src(offset: int, partition: int = 0) -> Source:
@@ -32,19 +32,28 @@ def test_batch_tracks_offset_ranges_and_commits_the_next_offset() -> None:
     batch.add_row(row("b"), src(7), now=10.5)
     batch.add_malformed(Malformed(src(9), "invalid", "boom"), now=10.6)
     batch.add_row(row("c"), src(3, partition=1), now=10.7)
-    assert len(batch) == 4 and batch.age_s(11.0) == 1.0
-    assert batch.ranges == {("t.analytics", 0): (5, 9), ("t.analytics", 1): (3, 3)}
-    assert batch.commit_offsets() == {("t.analytics", 0): 10, ("t.analytics", 1): 4}
+    batch.skip(src(12), now=10.8)
+    assert len(batch) == 5 and batch.age_s(11.0) == 1.0 and batch.rows() == 3
+    assert batch.ranges == {("t.analytics", 0): (5, 12), ("t.analytics", 1): (3, 3)}
+    assert batch.commit_offsets() == {("t.analytics", 0): 13, ("t.analytics", 1): 4}
+
+
+def test_a_partition_chunk_is_covered_at_once() -> None:
+    batch = Batch()
+    batch.cover("t.analytics", 0, 10, 19, count=10, now=1.0)
+    batch.cover("t.analytics", 0, 4, 8, count=5, now=2.0)
+    assert len(batch) == 15 and batch.age_s(3.0) == 2.0
+    assert batch.commit_offsets() == {("t.analytics", 0): 20}
 
 
 def test_rows_grouped_per_table_each_fact_once() -> None:
     batch = Batch()
     for i, (fid, table) in enumerate([("a", "messages"), ("r", "replies"), ("a", "messages")]):
         batch.add_row(row(fid, table), src(i), now=0.0)
-    tables = batch.by_table()
-    assert [r.fact_id for r, _ in tables["messages"]] == ["a"]
-    assert [s.offset for _, s in tables["messages"]] == [0]
-    assert [r.fact_id for r, _ in tables["replies"]] == ["r"]
+    messages, replies = batch.tables["messages"], batch.tables["replies"]
+    assert [v[0] for v in messages.values] == ["a"] and [s.offset for s in messages.sources] == [0]
+    assert [v[0] for v in replies.values] == ["r"]
+    assert batch.seen == {"a", "r"} and len(batch) == 3
 
 
 def test_token_is_stable_for_the_same_rows_and_differs_otherwise() -> None:

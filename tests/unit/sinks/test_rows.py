@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from schemas.analytics import DeadLettered, DeliveryResult, MessageReceived, ReplyPlanned
 from schemas.clickhouse import TABLE_COLUMNS
-from sinks.rows import UINT32_MAX, row_for, span_ms
+from sinks.rows import PAGE_COLUMN, UINT32_MAX, row_for, span_ms
 
 
 def msg(**over: object) -> MessageReceived:
@@ -32,13 +32,13 @@ def test_every_row_matches_its_table_columns() -> None:
     for fact in (msg(), reply, dlv(), dead):
         row = row_for(fact)
         assert len(row.values) == len(TABLE_COLUMNS[row.table])
-        assert row.values[0] == fact.fact_id and row.fact_id == fact.fact_id
+        assert row.values[0] == fact.fact_id and row.values[PAGE_COLUMN[row.table]] == "1001"
 
 
 def test_message_row_is_keyed_by_received_time_with_processing_latency() -> None:
     row = row_for(msg())
     values = dict(zip(TABLE_COLUMNS["messages"], row.values, strict=True))
-    assert (row.table, row.ts_ms, row.page_id) == ("messages", 1000, "1001")
+    assert (row.table, values["ts"], values["page_id"]) == ("messages", 1000, "1001")
     assert values["processing_ms"] == 250
     assert values["attachment_types"] == ["image", "audio"]
 
@@ -46,8 +46,8 @@ def test_message_row_is_keyed_by_received_time_with_processing_latency() -> None
 def test_reply_latency_from_event_received_or_planned_time_alone() -> None:
     with_cause = row_for(ReplyPlanned("p", "c", "e", "1", "1:u", "llm", "", 1400, 1000))
     alone = row_for(ReplyPlanned("p", "c", "e", "1", "1:u", "llm", "", 1400, 0))
-    assert (with_cause.ts_ms, with_cause.values[3]) == (1000, 400)
-    assert (alone.ts_ms, alone.values[3]) == (1400, 0)
+    assert (with_cause.values[1], with_cause.values[3]) == (1000, 400)
+    assert (alone.values[1], alone.values[3]) == (1400, 0)
 
 
 def test_delivery_end_to_end_only_for_delivered_replies_with_a_cause() -> None:
