@@ -29,7 +29,12 @@ from hookstream.settings import KafkaSettings
 log = get_logger("ingress.publisher")
 
 KeyValue = tuple[bytes, bytes]
+# Delivery reports are polled every 0.5 ms while records are outstanding. A healthy broker
+# acknowledges within a few ms; after 20 polls in a row found nothing (a slow or stalled broker)
+# the interval doubles up to 16 ms, so waiting on it costs no CPU.
 POLL_INTERVAL_S = 0.0005
+MAX_POLL_INTERVAL_S = 0.016
+PATIENT_POLLS = 20
 
 
 @dataclass(eq=False)
@@ -66,6 +71,8 @@ class KafkaPublisher:
         self._factory = producer_factory
         self._producer: Producer | None = None
         self._poll_timer: asyncio.TimerHandle | None = None
+        self._poll_interval_s = POLL_INTERVAL_S
+        self._empty_polls = 0
         self._watch: asyncio.Task[None] | None = None
         self.ready = False
 
@@ -148,17 +155,29 @@ class KafkaPublisher:
 
     def _serve_reports(self) -> None:
         """Serve delivery reports now, and again shortly while records are outstanding."""
-        producer = self.producer
-        producer.poll(0)
-        if self._poll_timer is None and len(producer):
-            self._poll_timer = asyncio.get_running_loop().call_later(POLL_INTERVAL_S,
+        self.producer.poll(0)
+        self._schedule_poll()
+
+    def _schedule_poll(self) -> None:
+        if self._poll_timer is None and len(self.producer):
+            self._poll_timer = asyncio.get_running_loop().call_later(self._poll_interval_s,
                                                                      self._poll_again)
 
     def _poll_again(self) -> None:
         self._poll_timer = None
-        self._serve_reports()
+        self._empty_polls = 0 if self.producer.poll(0) else self._empty_polls + 1
+        self._poll_interval_s = next_poll_interval(self._poll_interval_s, self._empty_polls)
+        self._schedule_poll()
 
     def _expire(self, waiter: Waiter, deadline_s: float) -> None:
         if not waiter.future.done():
             self.ready = False
             waiter.fail(BrokerUnavailable(f"Kafka did not acknowledge within {deadline_s:.1f}s"))
+
+
+def next_poll_interval(interval_s: float, empty_polls: int) -> float:
+    """The shortest interval until `PATIENT_POLLS` polls in a row found nothing, then twice as
+    long each time (capped); back to the shortest as soon as one serves a report."""
+    if empty_polls < PATIENT_POLLS:
+        return POLL_INTERVAL_S
+    return min(interval_s * 2, MAX_POLL_INTERVAL_S)

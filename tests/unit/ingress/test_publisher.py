@@ -8,7 +8,14 @@ from confluent_kafka import KafkaError
 
 from hookstream.errors import BrokerUnavailable
 from hookstream.settings import KafkaSettings
-from ingress.publisher import KafkaPublisher, Waiter
+from ingress.publisher import (
+    MAX_POLL_INTERVAL_S,
+    PATIENT_POLLS,
+    POLL_INTERVAL_S,
+    KafkaPublisher,
+    Waiter,
+    next_poll_interval,
+)
 
 
 async def test_a_request_is_done_when_every_record_is_acknowledged() -> None:
@@ -62,3 +69,14 @@ async def test_a_full_producer_queue_is_a_503_not_a_crash() -> None:
 async def test_publishing_before_start_is_refused() -> None:
     with pytest.raises(BrokerUnavailable, match="not been started"):
         await KafkaPublisher(KafkaSettings()).publish("inbound", [(b"k", b"v")], 1.0)
+
+
+def test_polling_backs_off_only_while_the_broker_stays_silent() -> None:
+    interval = POLL_INTERVAL_S
+    for empty in range(1, PATIENT_POLLS):
+        interval = next_poll_interval(interval, empty)
+    assert interval == POLL_INTERVAL_S  # a healthy broker's few ms: no added latency
+    for empty in range(PATIENT_POLLS, PATIENT_POLLS + 10):
+        interval = next_poll_interval(interval, empty)
+    assert interval == MAX_POLL_INTERVAL_S
+    assert next_poll_interval(interval, empty_polls=0) == POLL_INTERVAL_S
