@@ -164,6 +164,8 @@ class KafkaPublisher:
                                                                      self._poll_again)
 
     def _poll_again(self) -> None:
+        # Only these timer polls count towards the back-off: the poll right after a produce
+        # usually finds nothing, and when every request waits only the timer is left polling.
         self._poll_timer = None
         self._empty_polls = 0 if self.producer.poll(0) else self._empty_polls + 1
         self._poll_interval_s = next_poll_interval(self._poll_interval_s, self._empty_polls)
