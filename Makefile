@@ -16,8 +16,10 @@ up: $(STAMP)
 	$(BIN)/hookstream up
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest tests

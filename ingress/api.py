@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hookstream.errors import BrokerUnavailable
-from hookstream.logging import event, get_logger
-from hookstream.settings import Settings
+from hookstream.runtime.errors import BrokerUnavailable
+from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.settings import Settings
 from schemas.commands import MESSAGING_TYPES, SENDER_ACTIONS, OutboundCommand, command_id_for
 from schemas.errors import SchemaError
 
@@ -56,8 +56,13 @@ def _quick_replies(value: Any) -> list[dict[str, Any]]:
             raise FieldError("quick_replies", "each quick reply needs a title")
         if len(item["title"]) > 20:
             raise FieldError("quick_replies", "a quick reply title has at most 20 characters")
-        replies.append({"content_type": item.get("content_type", "text"),
-                        "title": item["title"], "payload": str(item.get("payload", item["title"]))})
+        replies.append(
+            {
+                "content_type": item.get("content_type", "text"),
+                "title": item["title"],
+                "payload": str(item.get("payload", item["title"])),
+            }
+        )
     return replies
 
 
@@ -112,17 +117,26 @@ def command_from_request(data: Any, now_ms: int, idempotency_key: str = "") -> O
     cause = f"api:{page_id}:{recipient_id}:{idempotency_key or uuid.uuid4().hex}"
     try:
         return OutboundCommand(
-            command_id=command_id_for(cause, 0), page_id=page_id, recipient_id=recipient_id,
-            conversation_id=f"{page_id}:{recipient_id}", created_at_ms=now_ms,
-            messaging_type=messaging_type, message=message, sender_action=action,
-            tag=tag if messaging_type == "MESSAGE_TAG" else None, origin="api",
-            cause_event_id=cause, event_received_at_ms=now_ms)
+            command_id=command_id_for(cause, 0),
+            page_id=page_id,
+            recipient_id=recipient_id,
+            conversation_id=f"{page_id}:{recipient_id}",
+            created_at_ms=now_ms,
+            messaging_type=messaging_type,
+            message=message,
+            sender_action=action,
+            tag=tag if messaging_type == "MESSAGE_TAG" else None,
+            origin="api",
+            cause_event_id=cause,
+            event_received_at_ms=now_ms,
+        )
     except SchemaError as exc:
         raise FieldError("body", str(exc)) from None
 
 
-def _error(status: int, message: str, field: str | None = None,
-           headers: dict[str, str] | None = None) -> Response:
+def _error(
+    status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
     body: dict[str, Any] = {"error": message}
     if field:
         body["field"] = field
@@ -153,8 +167,9 @@ class MessagesApi:
             return _error(413, f"the body is larger than {MAX_API_BODY} bytes")
         try:
             data = orjson.loads(body)
-            command = command_from_request(data, int(time.time() * 1000),
-                                           request.headers.get("idempotency-key", "").strip())
+            command = command_from_request(
+                data, int(time.time() * 1000), request.headers.get("idempotency-key", "").strip()
+            )
         except orjson.JSONDecodeError:
             return _error(400, "the body is not JSON", "body")
         except FieldError as exc:
@@ -166,12 +181,14 @@ class MessagesApi:
         record = (command.conversation_id.encode(), command.encode())
         try:
             await request.app.state.publisher.publish(
-                topic, [record], self.settings.ingress.ack_deadline_s)
+                topic, [record], self.settings.ingress.ack_deadline_s
+            )
         except BrokerUnavailable as exc:
             event(log, "api_message_not_queued", error=str(exc))
             retry = str(self.settings.ingress.retry_after_s)
-            return _error(503, "Kafka did not acknowledge; try again", headers={
-                "Retry-After": retry})
+            return _error(
+                503, "Kafka did not acknowledge; try again", headers={"Retry-After": retry}
+            )
         event(log, "api_message_queued", command_id=command.command_id, page_id=command.page_id)
         return JSONResponse({"command_id": command.command_id}, 202)
 

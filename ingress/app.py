@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hookstream.metrics import metrics_endpoint, new_registry
-from hookstream.settings import Settings
+from hookstream.runtime.metrics import metrics_endpoint, new_registry
+from hookstream.runtime.settings import Settings
 from ingress.api import api_routes
 from ingress.metrics import IngressMetrics
 from ingress.publisher import KafkaPublisher
@@ -29,8 +29,9 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> We
 
 def create_starlette(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     metrics = IngressMetrics(new_registry())
-    publisher = KafkaPublisher(settings.kafka, settings.ingress.linger_ms,
-                               settings.ingress.readiness_interval_s)
+    publisher = KafkaPublisher(
+        settings.kafka, settings.ingress.linger_ms, settings.ingress.readiness_interval_s
+    )
     handler = WebhookHandler(settings.ingress, publisher, settings.kafka.topic("inbound"), metrics)
 
     async def healthz(_: Request) -> Response:

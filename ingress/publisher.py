@@ -21,10 +21,10 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from hookstream.errors import BrokerUnavailable
-from hookstream.kafka import librdkafka_config
-from hookstream.logging import event, get_logger
-from hookstream.settings import KafkaSettings
+from hookstream.runtime.errors import BrokerUnavailable
+from hookstream.runtime.kafka import librdkafka_config
+from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.settings import KafkaSettings
 
 log = get_logger("ingress.publisher")
 
@@ -59,13 +59,20 @@ class Waiter:
 
 
 class KafkaPublisher:
-    def __init__(self, settings: KafkaSettings, linger_ms: float = 0.5,
-                 check_interval_s: float = 1.0,
-                 producer_factory: Callable[[dict[str, Any]], Producer] = Producer) -> None:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        linger_ms: float = 0.5,
+        check_interval_s: float = 1.0,
+        producer_factory: Callable[[dict[str, Any]], Producer] = Producer,
+    ) -> None:
         # librdkafka's own log lines repeat every reconnect; its errors come through error_cb,
         # logged once per kind until the broker answers again.
-        self._config = {**librdkafka_config(settings, linger_ms), "log_level": 0,
-                        "error_cb": self._on_error}
+        self._config = {
+            **librdkafka_config(settings, linger_ms),
+            "log_level": 0,
+            "error_cb": self._on_error,
+        }
         self._errors_seen: set[str] = set()
         self._check_interval_s = check_interval_s
         self._factory = producer_factory
@@ -125,8 +132,9 @@ class KafkaPublisher:
     async def _broker_answers(self) -> bool:
         timeout_s = self._check_interval_s * 2
         try:
-            await asyncio.wait_for(asyncio.to_thread(self.producer.list_topics, None, timeout_s),
-                                   timeout=timeout_s + 1)
+            await asyncio.wait_for(
+                asyncio.to_thread(self.producer.list_topics, None, timeout_s), timeout=timeout_s + 1
+            )
         except (KafkaException, TimeoutError):
             return False
         return True
@@ -160,8 +168,9 @@ class KafkaPublisher:
 
     def _schedule_poll(self) -> None:
         if self._poll_timer is None and len(self.producer):
-            self._poll_timer = asyncio.get_running_loop().call_later(self._poll_interval_s,
-                                                                     self._poll_again)
+            self._poll_timer = asyncio.get_running_loop().call_later(
+                self._poll_interval_s, self._poll_again
+            )
 
     def _poll_again(self) -> None:
         # Only these timer polls count towards the back-off: the poll right after a produce

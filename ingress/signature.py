@@ -8,7 +8,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 
-from hookstream.settings import Secret
+from hookstream.runtime.settings import Secret
 from ingress.errors import BadSignature
 
 SHA256_HEADER = "x-hub-signature-256"

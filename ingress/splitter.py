@@ -75,8 +75,9 @@ def _identify(obj: str, entry: Any, source: str, item: Any) -> EventIdentity:
         if source == "changes":
             return identify_change(obj, entry_id, item, entry.get("time"))
         return identify_messaging(entry_id, item)
-    return EventIdentity("unknown", entry_id or NO_USER, NO_USER, f"unknown:h{content_hash(item)}",
-                         None)
+    return EventIdentity(
+        "unknown", entry_id or NO_USER, NO_USER, f"unknown:h{content_hash(item)}", None
+    )
 
 
 def split(data: dict[str, Any], received_at_ms: int, request_id: str) -> list[Record]:
@@ -106,6 +107,7 @@ def split(data: dict[str, Any], received_at_ms: int, request_id: str) -> list[Re
                 "request_id": request_id,
                 "raw": item if isinstance(item, dict) else {"value": item},
             }
-            records.append(Record(conversation.encode(), orjson.dumps(envelope), platform,
-                                  ident.kind))
+            records.append(
+                Record(conversation.encode(), orjson.dumps(envelope), platform, ident.kind)
+            )
     return records

@@ -20,9 +20,9 @@ from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from hookstream.errors import BrokerUnavailable
-from hookstream.logging import event, get_logger, request_id_var
-from hookstream.settings import IngressSettings
+from hookstream.runtime.errors import BrokerUnavailable
+from hookstream.runtime.logging import event, get_logger, request_id_var
+from hookstream.runtime.settings import IngressSettings
 from ingress.errors import BodyTooLarge, IngressError, UnsupportedMediaType
 from ingress.metrics import IngressMetrics
 from ingress.publisher import KafkaPublisher
@@ -59,8 +59,7 @@ class WebhookHandler:
         if mode_ok and expected and hmac.compare_digest(token, expected):
             event(log, "webhook_verified")
             return PlainTextResponse(params.get("hub.challenge", ""))
-        event(log, "webhook_verification_refused", logging.WARNING,
-              mode=params.get("hub.mode", ""))
+        event(log, "webhook_verification_refused", logging.WARNING, mode=params.get("hub.mode", ""))
         return PlainTextResponse("verification refused: wrong hub.mode or hub.verify_token", 403)
 
     async def receive(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -87,9 +86,13 @@ class WebhookHandler:
             )
         body = await read_limited(headers, receive, self.settings.max_body_bytes)
         sha256, sha1 = headers.get(b"x-hub-signature-256"), headers.get(b"x-hub-signature")
-        verify_signature(body, sha256.decode("latin-1") if sha256 else None,
-                         sha1.decode("latin-1") if sha1 else None,
-                         self.settings.app_secrets, self.settings.allow_sha1_signature)
+        verify_signature(
+            body,
+            sha256.decode("latin-1") if sha256 else None,
+            sha1.decode("latin-1") if sha1 else None,
+            self.settings.app_secrets,
+            self.settings.allow_sha1_signature,
+        )
         records = split(parse_body(body), int(time.time() * 1000), request_id)
         await self.publisher.publish(
             self.topic, [(r.key, r.value) for r in records], self.settings.ack_deadline_s
@@ -103,23 +106,30 @@ class WebhookHandler:
         counter = self._event_counters.get((platform, kind))
         if counter is None:
             counter = self._event_counters[(platform, kind)] = self.metrics.events.labels(
-                platform, kind)
+                platform, kind
+            )
         counter.inc()
 
-    async def _reject(self, send: Send, exc: Exception, status: int, reason: str,
-                      retry_after: bytes | None = None) -> None:
+    async def _reject(
+        self, send: Send, exc: Exception, status: int, reason: str, retry_after: bytes | None = None
+    ) -> None:
         self.metrics.rejections.labels(reason).inc()
         self.metrics.requests.labels("webhook", str(status)).inc()
-        event(log, "webhook_rejected", logging.WARNING, status=status, reason=reason,
-              detail=str(exc))
+        event(
+            log, "webhook_rejected", logging.WARNING, status=status, reason=reason, detail=str(exc)
+        )
         extra = [(b"retry-after", retry_after)] if retry_after else []
         await respond(send, status, orjson.dumps({"error": reason, "detail": str(exc)}), extra)
 
 
-async def respond(send: Send, status: int, body: bytes,
-                  extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode()), *(extra_headers or [])]
+async def respond(
+    send: Send, status: int, body: bytes, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *(extra_headers or []),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -145,8 +155,12 @@ async def read_limited(headers: dict[bytes, bytes], receive: Receive, limit: int
 class WebhookRouter:
     """ASGI front: POST to a webhook path goes straight to the handler, the rest to Starlette."""
 
-    def __init__(self, handler: WebhookHandler, fallback: Callable[[Scope, Receive, Send],
-                 Awaitable[None]], paths: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        handler: WebhookHandler,
+        fallback: Callable[[Scope, Receive, Send], Awaitable[None]],
+        paths: tuple[str, ...],
+    ) -> None:
         self.handler, self.fallback, self.paths = handler, fallback, frozenset(paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -21,12 +21,11 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import EventT, StreamT
 
-from hookstream.ops.bounded import load_gate
-from hookstream.ops.bounds import StopGate
-from hookstream.settings import Settings
+from hookstream.runtime.replay_bound import StopGate, load_gate
+from hookstream.runtime.settings import Settings
 from processors.batch import BatchProcessor, InRecord, OutRecord
+from processors.faust_transport import install as install_transport
 from processors.produce import Outgoing, send_batched
-from processors.transport import install as install_transport
 
 TABLE = "conversations"
 CHANGELOG_EVERY_S = 0.5  # under load, state changes are written out at most this often
@@ -62,29 +61,37 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
 
 def raw_schema() -> faust.Schema:
     """Bytes in, bytes out: decoding is ours (orjson), so a bad record is ours to dead-letter."""
-    return faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
-                        value_serializer="raw")
+    return faust.Schema(
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
 
 
 def _in_record(event: EventT) -> InRecord:
     message = event.message
-    return InRecord(message.topic, message.partition, message.offset, message.key,
-                    message.value)
+    return InRecord(message.topic, message.partition, message.offset, message.key, message.value)
 
 
 class ProcessorsApp:
     """Wires a BatchProcessor into a faust app; `app` is what a worker runs."""
 
-    def __init__(self, settings: Settings, batch: BatchProcessor,
-                 app: faust.App | None = None) -> None:
+    def __init__(
+        self, settings: Settings, batch: BatchProcessor, app: faust.App | None = None
+    ) -> None:
         self.settings, self.batch = settings, batch
         self.app = app or faust_app(settings)
         install_transport(self.app, settings.processors.fetch_max_wait_ms)
         self.inbound = self.app.topic(settings.kafka.topic("inbound"), schema=raw_schema())
-        self.table = self.app.Table(TABLE, default=None, schema=raw_schema(), key_type=bytes,
-                                    value_type=bytes, partitions=settings.kafka.partitions)
-        self.topics = {name: settings.kafka.topic(name) for name in ("outbound", "analytics",
-                                                                     "dlq")}
+        self.table = self.app.Table(
+            TABLE,
+            default=None,
+            schema=raw_schema(),
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.kafka.partitions,
+        )
+        self.topics = {
+            name: settings.kafka.topic(name) for name in ("outbound", "analytics", "dlq")
+        }
         self.batches = 0
         self.in_flight: deque[asyncio.Future[None]] = deque()
         self.buffer: list[EventT] = []
@@ -165,8 +172,10 @@ class ProcessorsApp:
         harmless."""
         if self.dirty:
             topic = self.table.changelog_topic.get_topic_name()
-            records = [Outgoing(topic, key, value, partition)
-                       for key, (value, partition) in self.dirty.items()]
+            records = [
+                Outgoing(topic, key, value, partition)
+                for key, (value, partition) in self.dirty.items()
+            ]
             self.dirty.clear()
             await send_batched(self.aiokafka_producer(), records)
         self.flushed_at = time.monotonic()
@@ -181,8 +190,9 @@ class ProcessorsApp:
         records = [Outgoing(self.topics[out.topic], out.key, out.value) for out in outputs]
         return await send_batched(self.aiokafka_producer(), records) if records else []
 
-    def _hold_until_durable(self, events: Sequence[EventT],
-                            acks: list[asyncio.Future[Any]]) -> None:
+    def _hold_until_durable(
+        self, events: Sequence[EventT], acks: list[asyncio.Future[Any]]
+    ) -> None:
         """The batch's events are acked (their offsets become committable) only once the broker
         acknowledged all of the batch's outputs (acks=all). Meanwhile the next batch is already
         being processed, so waiting for acks does not stall the stream."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from hookstream.logging import event, get_logger
+from hookstream.runtime.logging import event, get_logger
 from processors.core import Outcome, Processor
 from processors.errors import InvalidEnvelope, ProcessorError
 from processors.metrics import ProcessorMetrics
@@ -63,17 +63,30 @@ def parse(record: InRecord) -> NormalizedMessage:
 def dead_letters(record: InRecord, error: Exception, now_ms: int) -> list[OutRecord]:
     reason = error.reason if isinstance(error, ProcessorError) else "processing_failed"
     letter = dead_letter_for(
-        topic=record.topic, partition=record.partition, offset=record.offset, key=record.key,
-        value=record.value, reason=reason, error=str(error)[:1000], service=SERVICE,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        reason=reason,
+        error=str(error)[:1000],
+        service=SERVICE,
         failed_at_ms=now_ms,
     )
     fact = DeadLettered(
-        fact_id=f"dlq:{letter.dead_letter_id}", dead_letter_id=letter.dead_letter_id,
-        source_topic=record.topic, service=SERVICE, reason=reason, page_id="",
-        failed_at_ms=now_ms, conversation_id=letter.key or "",
+        fact_id=f"dlq:{letter.dead_letter_id}",
+        dead_letter_id=letter.dead_letter_id,
+        source_topic=record.topic,
+        service=SERVICE,
+        reason=reason,
+        page_id="",
+        failed_at_ms=now_ms,
+        conversation_id=letter.key or "",
     )
-    return [OutRecord("dlq", record.key, letter.encode()),
-            OutRecord("analytics", record.key, encode_fact(fact))]
+    return [
+        OutRecord("dlq", record.key, letter.encode()),
+        OutRecord("analytics", record.key, encode_fact(fact)),
+    ]
 
 
 class BatchProcessor:
@@ -105,8 +118,9 @@ class BatchProcessor:
         for fact in outcome.facts:
             result.outputs.append(OutRecord("analytics", key, orjson.dumps(fact)))
 
-    async def run(self, records: Sequence[InRecord], load: Callable[[bytes], bytes | None],
-                  now_ms: int) -> BatchResult:
+    async def run(
+        self, records: Sequence[InRecord], load: Callable[[bytes], bytes | None], now_ms: int
+    ) -> BatchResult:
         result = BatchResult()
         states: dict[bytes, ConversationState] = {}
         last: dict[bytes, InRecord] = {}
@@ -126,12 +140,21 @@ class BatchProcessor:
         result.states = {key: (state.encode(), last[key]) for key, state in states.items()}
         return result
 
-    def _dead_letter(self, result: BatchResult, record: InRecord, error: Exception,
-                     now_ms: int) -> None:
+    def _dead_letter(
+        self, result: BatchResult, record: InRecord, error: Exception, now_ms: int
+    ) -> None:
         reason = error.reason if isinstance(error, ProcessorError) else "processing_failed"
         self.metrics.dead_letters.labels(reason).inc()
         self.metrics.errors.labels(reason).inc()
         level = logging.WARNING if isinstance(error, ProcessorError) else logging.ERROR
-        event(log, "record_dead_lettered", level, reason=reason, error=str(error)[:300],
-              topic=record.topic, partition=record.partition, offset=record.offset)
+        event(
+            log,
+            "record_dead_lettered",
+            level,
+            reason=reason,
+            error=str(error)[:300],
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
         result.outputs.extend(dead_letters(record, error, now_ms))

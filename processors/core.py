@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from hookstream.pages import PageConfig, PagesConfig
-from hookstream.settings import ProcessorSettings
+from hookstream.runtime.pages import PageConfig, PagesConfig
+from hookstream.runtime.settings import ProcessorSettings
 from processors.llm import LlmResponder
 from processors.policy import Delivery, delivery_for, rate_limit
 from processors.rules import Reply, match_rules
@@ -34,49 +34,83 @@ class Outcome:
 
 def wants_reply(message: NormalizedMessage) -> bool:
     """Only what a user wrote or tapped; never echoes, reads, deliveries, reactions, standby."""
-    return (message.direction == "in" and message.kind in REPLYABLE_KINDS
-            and message.source != "standby")
+    return (
+        message.direction == "in"
+        and message.kind in REPLYABLE_KINDS
+        and message.source != "standby"
+    )
 
 
 def received_fact(message: NormalizedMessage, now_ms: int, rate_limited: bool) -> MessageReceived:
     return MessageReceived(
-        fact_id=f"msg:{message.event_id}", event_id=message.event_id,
-        event_time_ms=message.event_time_ms, received_at_ms=message.received_at_ms,
-        processed_at_ms=now_ms, platform=message.platform, page_id=message.page_id,
-        conversation_id=message.conversation_id, user_id=message.user_id,
-        direction=message.direction, kind=message.kind, text_length=len(message.text),
-        attachment_types=message.attachment_types, rate_limited=rate_limited, test=message.test,
+        fact_id=f"msg:{message.event_id}",
+        event_id=message.event_id,
+        event_time_ms=message.event_time_ms,
+        received_at_ms=message.received_at_ms,
+        processed_at_ms=now_ms,
+        platform=message.platform,
+        page_id=message.page_id,
+        conversation_id=message.conversation_id,
+        user_id=message.user_id,
+        direction=message.direction,
+        kind=message.kind,
+        text_length=len(message.text),
+        attachment_types=message.attachment_types,
+        rate_limited=rate_limited,
+        test=message.test,
     )
 
 
-def command_for(message: NormalizedMessage, index: int, delivery: Delivery, origin: str,
-                now_ms: int, body: dict[str, object] | None = None,
-                action: str | None = None) -> OutboundCommand:
+def command_for(
+    message: NormalizedMessage,
+    index: int,
+    delivery: Delivery,
+    origin: str,
+    now_ms: int,
+    body: dict[str, object] | None = None,
+    action: str | None = None,
+) -> OutboundCommand:
     return OutboundCommand(
-        command_id=command_id_for(message.event_id, index), page_id=message.page_id,
-        recipient_id=message.user_id, conversation_id=message.conversation_id,
-        created_at_ms=now_ms, messaging_type=delivery.messaging_type, message=body,
-        sender_action=action, tag=delivery.tag, platform=message.platform, origin=origin,
-        cause_event_id=message.event_id, reply_index=index,
+        command_id=command_id_for(message.event_id, index),
+        page_id=message.page_id,
+        recipient_id=message.user_id,
+        conversation_id=message.conversation_id,
+        created_at_ms=now_ms,
+        messaging_type=delivery.messaging_type,
+        message=body,
+        sender_action=action,
+        tag=delivery.tag,
+        platform=message.platform,
+        origin=origin,
+        cause_event_id=message.event_id,
+        reply_index=index,
         event_received_at_ms=message.received_at_ms,
     )
 
 
-def plan_reply(message: NormalizedMessage, page: PageConfig, reply: Reply, delivery: Delivery,
-               now_ms: int) -> tuple[list[OutboundCommand], list[Fact]]:
+def plan_reply(
+    message: NormalizedMessage, page: PageConfig, reply: Reply, delivery: Delivery, now_ms: int
+) -> tuple[list[OutboundCommand], list[Fact]]:
     """Commands (an optional typing_on first, then the reply) and their ReplyPlanned facts."""
     commands: list[OutboundCommand] = []
     if page.typing_on:
-        commands.append(command_for(message, 0, delivery, reply.responder, now_ms,
-                                    action="typing_on"))
-    command = command_for(message, len(commands), delivery, reply.responder, now_ms,
-                          body=reply.message)
+        commands.append(
+            command_for(message, 0, delivery, reply.responder, now_ms, action="typing_on")
+        )
+    command = command_for(
+        message, len(commands), delivery, reply.responder, now_ms, body=reply.message
+    )
     commands.append(command)
     fact = ReplyPlanned(
-        fact_id=f"plan:{command.command_id}", command_id=command.command_id,
-        event_id=message.event_id, page_id=message.page_id,
-        conversation_id=message.conversation_id, responder=reply.responder,
-        rule_id=reply.rule_id, planned_at_ms=now_ms, event_received_at_ms=message.received_at_ms,
+        fact_id=f"plan:{command.command_id}",
+        command_id=command.command_id,
+        event_id=message.event_id,
+        page_id=message.page_id,
+        conversation_id=message.conversation_id,
+        responder=reply.responder,
+        rule_id=reply.rule_id,
+        planned_at_ms=now_ms,
+        event_received_at_ms=message.received_at_ms,
         messaging_type=delivery.messaging_type,
     )
     return commands, [fact]
@@ -85,37 +119,49 @@ def plan_reply(message: NormalizedMessage, page: PageConfig, reply: Reply, deliv
 class Processor:
     """Decisions for one message; `pages()` gives the current pages file (it reloads)."""
 
-    def __init__(self, settings: ProcessorSettings, pages: Callable[[], PagesConfig],
-                 llm: LlmResponder | None = None) -> None:
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        pages: Callable[[], PagesConfig],
+        llm: LlmResponder | None = None,
+    ) -> None:
         self.settings, self.pages, self.llm = settings, pages, llm
         self.dedupe_window_ms = int(settings.dedupe_window_s * 1000)
         self.rate_window_ms = int(settings.rate_limit_window_s * 1000)
 
-    def receive(self, state: ConversationState, message: NormalizedMessage) -> tuple[
-            ConversationState, bool, bool]:
+    def receive(
+        self, state: ConversationState, message: NormalizedMessage
+    ) -> tuple[ConversationState, bool, bool]:
         """(new state, duplicate?, rate limited?) — the pure part before any responder."""
         clock = message.received_at_ms
         if is_duplicate(state, message.event_id, clock, self.dedupe_window_ms):
             return state, True, False
-        seen = remember(state, message.event_id, clock, self.dedupe_window_ms,
-                        self.settings.dedupe_max_ids)
+        seen = remember(
+            state, message.event_id, clock, self.dedupe_window_ms, self.settings.dedupe_max_ids
+        )
         state = replace(apply_message(state, message, self.settings.history_size), seen=seen)
         if not wants_reply(message):
             return state, False, False
-        rate = rate_limit(state.recent_replies_ms, message.event_time_ms,
-                          self.settings.rate_limit_count, self.rate_window_ms)
+        rate = rate_limit(
+            state.recent_replies_ms,
+            message.event_time_ms,
+            self.settings.rate_limit_count,
+            self.rate_window_ms,
+        )
         return replace(state, recent_replies_ms=rate.recent_ms), False, not rate.allowed
 
-    async def respond(self, page: PageConfig, message: NormalizedMessage,
-                      state: ConversationState) -> Reply | None:
+    async def respond(
+        self, page: PageConfig, message: NormalizedMessage, state: ConversationState
+    ) -> Reply | None:
         if page.responder == "llm" and self.llm is not None:
             return await self.llm.reply(page, message, state.history)
         if page.responder == "rules":
             return match_rules(page, message)
         return None
 
-    async def process(self, state: ConversationState, message: NormalizedMessage,
-                      now_ms: int) -> Outcome:
+    async def process(
+        self, state: ConversationState, message: NormalizedMessage, now_ms: int
+    ) -> Outcome:
         state, duplicate, limited = self.receive(state, message)
         if duplicate:
             return Outcome(state, duplicate=True)

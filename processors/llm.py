@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from hookstream.logging import event, get_logger
-from hookstream.pages import LlmConfig, PageConfig
+from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.pages import LlmConfig, PageConfig
 from processors.errors import ResponderFailed
 from processors.rules import FALLBACK_RULE, Reply
 from schemas.messages import NormalizedMessage
@@ -31,8 +31,12 @@ def chat_messages(
     for item in history:
         if item.get("event_id") == message.event_id or not item.get("text"):
             continue
-        chat.append({"role": "assistant" if item.get("direction") == "out" else "user",
-                     "content": str(item["text"])})
+        chat.append(
+            {
+                "role": "assistant" if item.get("direction") == "out" else "user",
+                "content": str(item["text"]),
+            }
+        )
     chat.append({"role": "user", "content": message.text or message.postback_title or "(no text)"})
     return chat
 
@@ -47,12 +51,15 @@ def answer_text(body: Any) -> str:
     return text.strip()[:MAX_TEXT]
 
 
-async def complete(client: httpx.AsyncClient, config: LlmConfig, chat: list[dict[str, str]],
-                   timeout_s: float) -> str:
+async def complete(
+    client: httpx.AsyncClient, config: LlmConfig, chat: list[dict[str, str]], timeout_s: float
+) -> str:
     headers = {"Authorization": f"Bearer {config.api_key.reveal()}"} if config.api_key else {}
     try:
         response = await client.post(
-            f"{config.base_url}/chat/completions", headers=headers, timeout=timeout_s,
+            f"{config.base_url}/chat/completions",
+            headers=headers,
+            timeout=timeout_s,
             json={"model": config.model, "messages": chat},
         )
     except httpx.HTTPError as exc:
@@ -72,12 +79,17 @@ def fallback_reply(page: PageConfig) -> Reply:
 class LlmResponder:
     """Replies through the page's LLM; counts failures through `on_failure`."""
 
-    def __init__(self, client: httpx.AsyncClient, timeout_s: float,
-                 on_failure: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        timeout_s: float,
+        on_failure: Callable[[], None] = lambda: None,
+    ) -> None:
         self.client, self.timeout_s, self.on_failure = client, timeout_s, on_failure
 
-    async def reply(self, page: PageConfig, message: NormalizedMessage,
-                    history: Sequence[dict[str, Any]]) -> Reply:
+    async def reply(
+        self, page: PageConfig, message: NormalizedMessage, history: Sequence[dict[str, Any]]
+    ) -> Reply:
         if page.llm is None:
             return fallback_reply(page)
         chat = chat_messages(page.llm, history, message)

@@ -16,21 +16,44 @@ from schemas.timestamps import to_millis
 
 _ID_KEYS = ("sticker_id", "reel_video_id", "id", "attachment_id", "product_id")
 _NO_DIRECTION = {
-    "read", "delivery", "app_roles", "policy_enforcement", "pass_thread_control",
-    "take_thread_control", "request_thread_control", "story_insights",
+    "read",
+    "delivery",
+    "app_roles",
+    "policy_enforcement",
+    "pass_thread_control",
+    "take_thread_control",
+    "request_thread_control",
+    "story_insights",
 }
 # Kinds whose sub-object (raw[key]) must be a JSON object.
 _MESSAGING_OBJECT = {
-    "message": "message", "message_echo": "message", "message_deleted": "message",
-    "message_edit": "message_edit", "postback": "postback", "reaction": "reaction",
-    "read": "read", "delivery": "delivery", "referral": "referral", "optin": "optin",
-    "account_linking": "account_linking", "pass_thread_control": "pass_thread_control",
+    "message": "message",
+    "message_echo": "message",
+    "message_deleted": "message",
+    "message_edit": "message_edit",
+    "postback": "postback",
+    "reaction": "reaction",
+    "read": "read",
+    "delivery": "delivery",
+    "referral": "referral",
+    "optin": "optin",
+    "account_linking": "account_linking",
+    "pass_thread_control": "pass_thread_control",
     "take_thread_control": "take_thread_control",
-    "request_thread_control": "request_thread_control", "app_roles": "app_roles",
-    "policy_enforcement": "policy_enforcement", "messaging_feedback": "messaging_feedback",
+    "request_thread_control": "request_thread_control",
+    "app_roles": "app_roles",
+    "policy_enforcement": "policy_enforcement",
+    "messaging_feedback": "messaging_feedback",
 }
-_CHANGE_KINDS = {"comment", "live_comment", "mention", "rating", "leadgen", "story_insights",
-                 "feed"}
+_CHANGE_KINDS = {
+    "comment",
+    "live_comment",
+    "mention",
+    "rating",
+    "leadgen",
+    "story_insights",
+    "feed",
+}
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -72,8 +95,9 @@ def _message_fields(event: dict[str, Any]) -> dict[str, Any]:
     return {
         "mid": as_id(message.get("mid")),
         "text": _text(message.get("text")),
-        "attachments": tuple(attachment_of(a) for a in message.get("attachments") or []
-                             if isinstance(a, dict)),
+        "attachments": tuple(
+            attachment_of(a) for a in message.get("attachments") or [] if isinstance(a, dict)
+        ),
         "quick_reply_payload": _text(_obj(message.get("quick_reply")).get("payload")) or None,
         "reply_to": _reply_to(message),
         "referral": _obj(message.get("referral")) or _obj(event.get("referral")) or None,
@@ -83,8 +107,11 @@ def _message_fields(event: dict[str, Any]) -> dict[str, Any]:
 
 def _edit_fields(event: dict[str, Any]) -> dict[str, Any]:
     edit = _obj(event["message_edit"])
-    return {"mid": as_id(edit.get("mid")), "text": _text(edit.get("text")),
-            "details": {"num_edit": edit.get("num_edit", 0)}}
+    return {
+        "mid": as_id(edit.get("mid")),
+        "text": _text(edit.get("text")),
+        "details": {"num_edit": edit.get("num_edit", 0)},
+    }
 
 
 def _postback_fields(event: dict[str, Any]) -> dict[str, Any]:
@@ -108,8 +135,12 @@ def _mark_fields(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     def fields(event: dict[str, Any]) -> dict[str, Any]:
         mark = _obj(event[kind])
         mids = tuple(as_id(m) for m in mark.get("mids") or [] if as_id(m))
-        return {"mid": as_id(mark.get("mid")), "watermark_ms": to_millis(mark.get("watermark")),
-                "delivered_mids": mids}
+        return {
+            "mid": as_id(mark.get("mid")),
+            "watermark_ms": to_millis(mark.get("watermark")),
+            "delivered_mids": mids,
+        }
+
     return fields
 
 
@@ -121,6 +152,7 @@ def _details_of(key: str, drop: tuple[str, ...] = ()) -> Callable[[dict[str, Any
     def fields(event: dict[str, Any]) -> dict[str, Any]:
         value = _obj(event[key])
         return {"details": {k: v for k, v in value.items() if k not in drop}}
+
     return fields
 
 
@@ -150,12 +182,31 @@ def _change_fields(envelope: InboundEnvelope) -> dict[str, Any]:
     value = _obj(envelope.raw.get("value"))
     if not isinstance(envelope.raw.get("value"), dict):
         raise UnknownShape(f"{envelope.kind} change has no value object")
-    mid = next((as_id(value.get(k)) for k in ("comment_id", "id", "post_id", "media_id",
-                                               "leadgen_id") if as_id(value.get(k))), "")
-    text = _text(value.get("message")) or _text(value.get("text")) or _text(
-        value.get("review_text"))
-    details = {k: value[k] for k in ("item", "verb", "post_id", "parent_id", "reaction_type",
-                                     "rating", "form_id", "media_id") if k in value}
+    mid = next(
+        (
+            as_id(value.get(k))
+            for k in ("comment_id", "id", "post_id", "media_id", "leadgen_id")
+            if as_id(value.get(k))
+        ),
+        "",
+    )
+    text = (
+        _text(value.get("message")) or _text(value.get("text")) or _text(value.get("review_text"))
+    )
+    details = {
+        k: value[k]
+        for k in (
+            "item",
+            "verb",
+            "post_id",
+            "parent_id",
+            "reaction_type",
+            "rating",
+            "form_id",
+            "media_id",
+        )
+        if k in value
+    }
     media = _obj(value.get("media"))
     if media.get("id"):
         details["media_id"] = as_id(media["id"])
@@ -201,9 +252,15 @@ def normalize(envelope: InboundEnvelope) -> NormalizedMessage:
     fields = kind_fields(envelope)
     fields.setdefault("direction", direction_of(envelope.kind))
     return NormalizedMessage(
-        event_id=envelope.event_id, platform=envelope.platform, page_id=envelope.page_id,
-        user_id=envelope.user_id, conversation_id=envelope.conversation_id,
-        kind=envelope.kind, event_time_ms=envelope.event_time_ms,
-        received_at_ms=envelope.received_at_ms, source=envelope.source, test=envelope.test,
+        event_id=envelope.event_id,
+        platform=envelope.platform,
+        page_id=envelope.page_id,
+        user_id=envelope.user_id,
+        conversation_id=envelope.conversation_id,
+        kind=envelope.kind,
+        event_time_ms=envelope.event_time_ms,
+        received_at_ms=envelope.received_at_ms,
+        source=envelope.source,
+        test=envelope.test,
         **fields,
     )

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from hookstream.errors import ConfigError
-from hookstream.logging import event, get_logger
-from hookstream.pages import PagesConfig, load_pages
+from hookstream.runtime.errors import ConfigError
+from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.pages import PagesConfig, load_pages
 
 log = get_logger("processors.pages")
 

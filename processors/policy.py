@@ -30,8 +30,12 @@ class Delivery:
     tag: str | None = None
 
 
-def delivery_for(last_inbound_ms: int | None, now_ms: int, outside_window_tag: str | None,
-                 window_ms: int = WINDOW_MS) -> Delivery | None:
+def delivery_for(
+    last_inbound_ms: int | None,
+    now_ms: int,
+    outside_window_tag: str | None,
+    window_ms: int = WINDOW_MS,
+) -> Delivery | None:
     """RESPONSE inside the 24 h window (strictly less than 24 h since the user's last message);
     outside it MESSAGE_TAG with the page's tag, or None: no automatic reply."""
     if last_inbound_ms is not None and now_ms - last_inbound_ms < window_ms:

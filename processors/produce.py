@@ -10,7 +10,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from hookstream.kafka import CachedPartitioner
+from hookstream.runtime.kafka import CachedPartitioner
 
 PARTITIONER = CachedPartitioner()
 
@@ -33,8 +33,9 @@ def _partition_of(record: Outgoing, partitions: list[int]) -> int:
     return int(PARTITIONER(record.key, partitions, partitions))
 
 
-async def send_batched(producer: AIOKafkaProducer,
-                       records: Sequence[Outgoing]) -> list[asyncio.Future[Any]]:
+async def send_batched(
+    producer: AIOKafkaProducer, records: Sequence[Outgoing]
+) -> list[asyncio.Future[Any]]:
     """Queue every record; the futures resolve when the broker acknowledged their batches."""
     partitions = await _partitions(producer, {r.topic for r in records})
     groups: dict[tuple[str, int], list[Outgoing]] = {}

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from hookstream.pages import PageConfig, Rule
+from hookstream.runtime.pages import PageConfig, Rule
 from schemas.messages import NormalizedMessage
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 
-from hookstream.errors import ConfigError
-from hookstream.kafka import ensure_topics, wait_for_broker
-from hookstream.logging import event, get_logger
-from hookstream.settings import Settings
+from hookstream.runtime.errors import ConfigError
+from hookstream.runtime.kafka import ensure_topics, wait_for_broker
+from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.settings import Settings
 from processors.app import ProcessorsApp
 from processors.batch import BatchProcessor
 from processors.core import Processor
@@ -30,8 +30,9 @@ class ProcessorsService:
         self.metrics = ProcessorMetrics.create()
         self.pages = PagesWatcher(settings.pages_file, environ or os.environ)
         self.http = httpx.AsyncClient()
-        self.llm = LlmResponder(self.http, settings.processors.llm_timeout_s,
-                                on_failure=self.metrics.llm_failures.inc)
+        self.llm = LlmResponder(
+            self.http, settings.processors.llm_timeout_s, on_failure=self.metrics.llm_failures.inc
+        )
         processor = Processor(settings.processors, self.pages.current, self.llm)
         self.runtime = ProcessorsApp(settings, BatchProcessor(processor, self.metrics))
         Path(self.runtime.app.conf.datadir).mkdir(parents=True, exist_ok=True)
@@ -56,13 +57,13 @@ class ProcessorsService:
         app = self.runtime.app
         await app.start()
         self.started = True
-        event(log, "processors_started", group=app.conf.id,
-              pages=len(self.pages.current().pages))
+        event(log, "processors_started", group=app.conf.id, pages=len(self.pages.current().pages))
         watcher = asyncio.create_task(self.watch_pages(stop))
         crashed = asyncio.create_task(app.wait_until_stopped())
         try:
-            await asyncio.wait({asyncio.create_task(stop.wait()), crashed},
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {asyncio.create_task(stop.wait()), crashed}, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             watcher.cancel()
             await app.stop()

@@ -29,12 +29,17 @@ class ConversationState:
     recent_replies_ms: tuple[int, ...] = ()  # rate limiter: times of counted messages
 
     def encode(self) -> bytes:
-        return orjson.dumps({
-            "v": STATE_VERSION, "history": self.history, "last_inbound_ms": self.last_inbound_ms,
-            "read_watermark_ms": self.read_watermark_ms,
-            "delivery_watermark_ms": self.delivery_watermark_ms, "seen": self.seen,
-            "recent": self.recent_replies_ms,
-        })
+        return orjson.dumps(
+            {
+                "v": STATE_VERSION,
+                "history": self.history,
+                "last_inbound_ms": self.last_inbound_ms,
+                "read_watermark_ms": self.read_watermark_ms,
+                "delivery_watermark_ms": self.delivery_watermark_ms,
+                "seen": self.seen,
+                "recent": self.recent_replies_ms,
+            }
+        )
 
 
 def decode_state(payload: bytes | None) -> ConversationState:
@@ -49,9 +54,11 @@ def decode_state(payload: bytes | None) -> ConversationState:
     if not isinstance(data, dict) or data.get("v") != STATE_VERSION:
         return ConversationState()
     return ConversationState(
-        history=tuple(data.get("history") or ()), last_inbound_ms=data.get("last_inbound_ms"),
+        history=tuple(data.get("history") or ()),
+        last_inbound_ms=data.get("last_inbound_ms"),
         read_watermark_ms=data.get("read_watermark_ms"),
-        delivery_watermark_ms=data.get("delivery_watermark_ms"), seen=data.get("seen") or {},
+        delivery_watermark_ms=data.get("delivery_watermark_ms"),
+        seen=data.get("seen") or {},
         recent_replies_ms=tuple(data.get("recent") or ()),
     )
 
@@ -79,8 +86,13 @@ def remember(
 
 
 def history_item(message: NormalizedMessage) -> dict[str, Any]:
-    return {"event_id": message.event_id, "kind": message.kind, "direction": message.direction,
-            "text": message.text[:HISTORY_TEXT_CHARS], "time_ms": message.event_time_ms}
+    return {
+        "event_id": message.event_id,
+        "kind": message.kind,
+        "direction": message.direction,
+        "text": message.text[:HISTORY_TEXT_CHARS],
+        "time_ms": message.event_time_ms,
+    }
 
 
 def _later(current: int | None, new: int | None) -> int | None:
@@ -101,9 +113,13 @@ def apply_message(
         last_inbound = _later(last_inbound, message.event_time_ms)
     watermark = message.watermark_ms or message.event_time_ms
     return replace(
-        state, history=history, last_inbound_ms=last_inbound,
-        read_watermark_ms=_later(state.read_watermark_ms,
-                                 watermark if message.kind == "read" else None),
-        delivery_watermark_ms=_later(state.delivery_watermark_ms,
-                                     watermark if message.kind == "delivery" else None),
+        state,
+        history=history,
+        last_inbound_ms=last_inbound,
+        read_watermark_ms=_later(
+            state.read_watermark_ms, watermark if message.kind == "read" else None
+        ),
+        delivery_watermark_ms=_later(
+            state.delivery_watermark_ms, watermark if message.kind == "delivery" else None
+        ),
     )

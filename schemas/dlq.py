@@ -46,17 +46,34 @@ def original_text(value: bytes | None) -> tuple[str, str]:
 
 
 def dead_letter_for(
-    *, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-    reason: str, error: str, service: str, failed_at_ms: int, page_id: str = "",
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    reason: str,
+    error: str,
+    service: str,
+    failed_at_ms: int,
+    page_id: str = "",
     suffix: str = "",
 ) -> DeadLetter:
     text, encoding = original_text(value)
     letter_id = f"{topic}:{partition}:{offset}" + (f":{suffix}" if suffix else "")
     return DeadLetter(
-        source_topic=topic, source_partition=partition, source_offset=offset,
-        key=key.decode(errors="replace") if key is not None else None, reason=reason,
-        error=error, service=service, failed_at_ms=failed_at_ms, original_value=text,
-        original_encoding=encoding, page_id=page_id, dead_letter_id=letter_id,
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+        key=key.decode(errors="replace") if key is not None else None,
+        reason=reason,
+        error=error,
+        service=service,
+        failed_at_ms=failed_at_ms,
+        original_value=text,
+        original_encoding=encoding,
+        page_id=page_id,
+        dead_letter_id=letter_id,
     )
 
 

@@ -19,9 +19,21 @@ TEST_ENTRY_ID = "0"
 
 # Checked in this order: the first key present names the kind.
 _MESSAGING_KEYS = (
-    "message_edit", "message", "postback", "reaction", "read", "delivery", "referral",
-    "optin", "account_linking", "pass_thread_control", "take_thread_control",
-    "request_thread_control", "app_roles", "policy_enforcement", "messaging_feedback",
+    "message_edit",
+    "message",
+    "postback",
+    "reaction",
+    "read",
+    "delivery",
+    "referral",
+    "optin",
+    "account_linking",
+    "pass_thread_control",
+    "take_thread_control",
+    "request_thread_control",
+    "app_roles",
+    "policy_enforcement",
+    "messaging_feedback",
 )
 _CHANGE_KINDS = {
     ("instagram", "comments"): "comment",
@@ -147,8 +159,11 @@ def change_kind(obj: str, change: dict[str, Any]) -> str:
 
 
 def _change_user(value: dict[str, Any]) -> str:
-    for candidate in (_field(value, "from").get("id"), value.get("sender_id"),
-                      _field(value, "sender").get("id")):
+    for candidate in (
+        _field(value, "from").get("id"),
+        value.get("sender_id"),
+        _field(value, "sender").get("id"),
+    ):
         user = as_id(candidate)
         if user:
             return user

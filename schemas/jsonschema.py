@@ -1,6 +1,6 @@
 """JSON Schema of the envelope, generated from the same dataclass, for non-Python consumers.
 
-    python -m schemas.jsonschema --write     # regenerate schemas/json/*.json
+python -m schemas.jsonschema --write     # regenerate schemas/json/*.json
 """
 
 from __future__ import annotations

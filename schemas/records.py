@@ -22,9 +22,7 @@ def stable_id(prefix: str, *parts: object) -> str:
 
 
 def encode_record(record: Any) -> bytes:
-    return orjson.dumps(
-        {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
-    )
+    return orjson.dumps({f.name: getattr(record, f.name) for f in dataclasses.fields(record)})
 
 
 def load_json_object(payload: bytes | None, what: str) -> dict[str, Any]:

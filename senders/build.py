@@ -42,8 +42,10 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
 
 
 def _envelope(command: OutboundCommand) -> dict[str, Any]:
-    body: dict[str, Any] = {"recipient": {"id": command.recipient_id},
-                            "messaging_type": command.messaging_type}
+    body: dict[str, Any] = {
+        "recipient": {"id": command.recipient_id},
+        "messaging_type": command.messaging_type,
+    }
     if command.messaging_type == "MESSAGE_TAG" and command.tag:
         body["tag"] = command.tag
     return body
@@ -61,8 +63,9 @@ def _messages(command: OutboundCommand) -> list[dict[str, Any]]:
     return parts
 
 
-def build_calls(command: OutboundCommand, typing_on: bool = False,
-                tag_metadata: bool = True) -> list[SendCall]:
+def build_calls(
+    command: OutboundCommand, typing_on: bool = False, tag_metadata: bool = True
+) -> list[SendCall]:
     """The calls for one command, in the order they must reach the user."""
     if command.sender_action is not None:
         return [SendCall({**_envelope(command), "sender_action": command.sender_action}, 0)]

@@ -32,8 +32,10 @@ PERMANENT_REASONS: dict[tuple[int, int | None], str] = {
     (10, None): "permission",
     (2018300, None): "thread_owned_by_other_app",
 }
-PERMANENT_SUBCODES: dict[int, str] = {2018300: "thread_owned_by_other_app",
-                                      1545041: "person_unavailable"}
+PERMANENT_SUBCODES: dict[int, str] = {
+    2018300: "thread_owned_by_other_app",
+    1545041: "person_unavailable",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +80,11 @@ def error_from_meta(status: int, error: Mapping[str, Any]) -> SendError:
         return ThrottledError(message, **fields)
     if code in STOP_PAGE_CODES:
         return PageStoppedError(message, **fields)
-    reason = (PERMANENT_REASONS.get((code, subcode)) or PERMANENT_SUBCODES.get(subcode)
-              or PERMANENT_REASONS.get((code, None)))
+    reason = (
+        PERMANENT_REASONS.get((code, subcode))
+        or PERMANENT_SUBCODES.get(subcode)
+        or PERMANENT_REASONS.get((code, None))
+    )
     if reason is None and status >= 500:
         return TemporarySendError(message, **fields)
     permanent = PermanentSendError(message, **fields)
@@ -93,8 +98,11 @@ _RAW_USAGE_HEADERS = frozenset(name.encode() for name in USAGE_HEADERS)
 
 def usage_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     """Meta's usage headers among raw (name, value) pairs, names in lower case."""
-    return {name.lower().decode(): value.decode("latin-1") for name, value in raw
-            if name.lower() in _RAW_USAGE_HEADERS}
+    return {
+        name.lower().decode(): value.decode("latin-1")
+        for name, value in raw
+        if name.lower() in _RAW_USAGE_HEADERS
+    }
 
 
 def usage_percent(headers: Mapping[str, str]) -> float:
@@ -116,7 +124,10 @@ def _max_usage(value: Any) -> float:
         return max((_max_usage(item) for item in value), default=0.0)
     if not isinstance(value, dict):
         return 0.0
-    found = [float(v) for k, v in value.items()
-             if k in ("call_count", "total_cputime", "total_time") and isinstance(v, int | float)]
+    found = [
+        float(v)
+        for k, v in value.items()
+        if k in ("call_count", "total_cputime", "total_time") and isinstance(v, int | float)
+    ]
     nested = [_max_usage(v) for v in value.values() if isinstance(v, dict | list)]
     return max(found + nested, default=0.0)

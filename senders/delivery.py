@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hookstream.logging import event, get_logger
-from hookstream.pages import PageConfig, PagesConfig
-from hookstream.settings import SenderSettings
+from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.pages import PageConfig, PagesConfig
+from hookstream.runtime.settings import SenderSettings
 from schemas.analytics import DeliveryResult, encode_fact
 from schemas.commands import OutboundCommand, decode_command
 from schemas.errors import SchemaError
@@ -35,8 +35,9 @@ class Client(Protocol):
 
 class Book(Protocol):
     def outcome(self, key: str) -> str | None: ...
-    async def record(self, key: str, status: str, message_id: str = ""
-                     ) -> asyncio.Future[object]: ...
+    async def record(
+        self, key: str, status: str, message_id: str = ""
+    ) -> asyncio.Future[object]: ...
 
 
 # (topic name, key, value) -> the producer's delivery future
@@ -74,12 +75,12 @@ class Deliverer:
     http_slots: asyncio.Semaphore | None = None
 
     def __post_init__(self) -> None:
-        self.gate = PageGate(self.settings.stopped_page_probe_s,
-                             self.settings.stopped_page_dlq_after_s)
+        self.gate = PageGate(
+            self.settings.stopped_page_probe_s, self.settings.stopped_page_dlq_after_s
+        )
         self.http_slots = asyncio.Semaphore(self.settings.concurrency)
 
-    async def deliver(self, source: Source, abandoned: Callable[[], bool] = lambda: False
-                      ) -> bool:
+    async def deliver(self, source: Source, abandoned: Callable[[], bool] = lambda: False) -> bool:
         """Finish one record: True when its outcome is recorded (offset may be committed),
         False when abandoned (partition revoked, the next owner takes over)."""
         writes: list[asyncio.Future[object]] = []
@@ -90,13 +91,15 @@ class Deliverer:
             return await _settled(writes)
         if self.ledger.outcome(command.command_id) == "delivered":
             self.metrics.outcomes.labels("skipped_duplicate").inc()
-            writes.append(await self._fact(delivery_fact(command, "skipped_duplicate", 0,
-                                                         now_ms())))
+            writes.append(
+                await self._fact(delivery_fact(command, "skipped_duplicate", 0, now_ms()))
+            )
             return await _settled(writes)
         attempt: Attempt | None = None
         try:
-            attempt = Attempt(command, self._page_for(command), read_at=source.read_at,
-                              abandoned=abandoned)
+            attempt = Attempt(
+                command, self._page_for(command), read_at=source.read_at, abandoned=abandoned
+            )
             message_id = await self._send_all(attempt)
         except _Abandoned:
             return False
@@ -113,12 +116,14 @@ class Deliverer:
     def _page_for(self, command: OutboundCommand) -> PageConfig:
         page = self.pages.page(command.page_id)
         if page is None:
-            raise UndeliverableCommand(f"page {command.page_id} is not in the pages file",
-                                       reason="unknown_page")
+            raise UndeliverableCommand(
+                f"page {command.page_id} is not in the pages file", reason="unknown_page"
+            )
         if not page.access_token:
             ref = f" ({page.access_token_ref} is not set)" if page.access_token_ref else ""
-            raise UndeliverableCommand(f"page {command.page_id} has no access token{ref}",
-                                       reason="page_without_token")
+            raise UndeliverableCommand(
+                f"page {command.page_id} has no access token{ref}", reason="page_without_token"
+            )
         problem = check_command(command)
         if problem:
             raise UndeliverableCommand(problem)
@@ -126,8 +131,9 @@ class Deliverer:
 
     async def _send_all(self, attempt: Attempt) -> str:
         command, page = attempt.command, attempt.page
-        calls = build_calls(command, typing_on=page.typing_on,
-                            tag_metadata=page.platform == "messenger")
+        calls = build_calls(
+            command, typing_on=page.typing_on, tag_metadata=page.platform == "messenger"
+        )
         last = max(call.part for call in calls)
         message_id = ""
         for call in calls:
@@ -158,8 +164,7 @@ class Deliverer:
         assert self.http_slots is not None  # noqa: S101 - set in __post_init__
         async with self.http_slots:
             try:
-                answer = await self.client.send(page.page_id, page.access_token.reveal(),
-                                                call.body)
+                answer = await self.client.send(page.page_id, page.access_token.reveal(), call.body)
             except SendError as exc:
                 self.metrics.calls.labels(exc.reason).inc()
                 raise
@@ -210,8 +215,11 @@ class Deliverer:
         if exc.throttled:
             attempt.throttles += 1
             pause = exc.retry_after or backoff_delay(
-                attempt.throttles, self.settings.backoff_base_s, self.settings.backoff_max_s,
-                self.rng)
+                attempt.throttles,
+                self.settings.backoff_base_s,
+                self.settings.backoff_max_s,
+                self.rng,
+            )
             self._bucket(page_id).throttled(now, pause)
             self.metrics.retries.labels("throttled").inc()
             self.metrics.page_rate.labels(page_id).set(self._bucket(page_id).rate)
@@ -226,17 +234,35 @@ class Deliverer:
             exc.reason = "retries_exhausted"
             raise exc
         self.metrics.retries.labels(exc.reason).inc()
-        await await_all([await self._fact(delivery_fact(
-            attempt.command, "retried", attempt.attempts, now_ms(), exc))])
-        await asyncio.sleep(backoff_delay(attempt.attempts, self.settings.backoff_base_s,
-                                          self.settings.backoff_max_s, self.rng))
+        await await_all(
+            [
+                await self._fact(
+                    delivery_fact(attempt.command, "retried", attempt.attempts, now_ms(), exc)
+                )
+            ]
+        )
+        await asyncio.sleep(
+            backoff_delay(
+                attempt.attempts,
+                self.settings.backoff_base_s,
+                self.settings.backoff_max_s,
+                self.rng,
+            )
+        )
 
     async def _hold(self, attempt: Attempt, exc: SendError) -> None:
         page_id = attempt.page.page_id
         if self.gate.stop(page_id, time.monotonic(), exc.code, str(exc)):
             self.metrics.page_stopped.labels(page_id).set(1)
-            event(log, "page_stopped", logging.ERROR, page_id=page_id, code=exc.code,
-                  error=str(exc), action="holding its commands; fix the token or policy")
+            event(
+                log,
+                "page_stopped",
+                logging.ERROR,
+                page_id=page_id,
+                code=exc.code,
+                error=str(exc),
+                action="holding its commands; fix the token or policy",
+            )
         if attempt.held_since is None:
             await self._mark_held(attempt, exc)
 
@@ -246,45 +272,68 @@ class Deliverer:
         stopped = self.gate.stopped.get(attempt.page.page_id)
         attempt.held_since = max(attempt.read_at, stopped.since if stopped else time.monotonic())
         self.metrics.held.inc()
-        await await_all([await self._fact(delivery_fact(
-            attempt.command, "held", attempt.attempts, now_ms(), exc))])
+        await await_all(
+            [
+                await self._fact(
+                    delivery_fact(attempt.command, "held", attempt.attempts, now_ms(), exc)
+                )
+            ]
+        )
 
     def _stopped_error(self, page_id: str) -> SendError:
         stopped = self.gate.stopped.get(page_id)
-        error = SendError(f"page {page_id} stopped: {stopped.message if stopped else ''}",
-                          code=stopped.code if stopped else 0)
+        error = SendError(
+            f"page {page_id} stopped: {stopped.message if stopped else ''}",
+            code=stopped.code if stopped else 0,
+        )
         error.reason = "page_stopped"
         return error
 
-    async def _delivered(self, command: OutboundCommand, attempts: int, message_id: str
-                         ) -> list[asyncio.Future[object]]:
+    async def _delivered(
+        self, command: OutboundCommand, attempts: int, message_id: str
+    ) -> list[asyncio.Future[object]]:
         finished = now_ms()
         self.metrics.outcomes.labels("delivered").inc()
         self.metrics.latency.observe(max(0, finished - command.created_at_ms) / 1000)
         fact = delivery_fact(command, "delivered", attempts + 1, finished, message_id=message_id)
-        return [await self.ledger.record(command.command_id, "delivered", message_id),
-                await self._fact(fact)]
+        return [
+            await self.ledger.record(command.command_id, "delivered", message_id),
+            await self._fact(fact),
+        ]
 
-    async def _failed(self, source: Source, command: OutboundCommand, exc: SendError,
-                      attempts: int) -> list[asyncio.Future[object]]:
+    async def _failed(
+        self, source: Source, command: OutboundCommand, exc: SendError, attempts: int
+    ) -> list[asyncio.Future[object]]:
         writes = await self._dead_letter(source, command, exc.reason, str(exc), command.page_id)
         fact = delivery_fact(command, "dead_lettered", attempts, now_ms(), exc)
         writes.append(await self._fact(fact))
         return writes
 
-    async def _dead_letter(self, source: Source, command: OutboundCommand | None, reason: str,
-                           error: str, page_id: str) -> list[asyncio.Future[object]]:
+    async def _dead_letter(
+        self, source: Source, command: OutboundCommand | None, reason: str, error: str, page_id: str
+    ) -> list[asyncio.Future[object]]:
         self.metrics.outcomes.labels("dead_lettered").inc()
-        event(log, "command_dead_lettered", logging.WARNING, reason=reason, error=error[:200],
-              page_id=page_id, offset=source.offset, partition=source.partition)
+        event(
+            log,
+            "command_dead_lettered",
+            logging.WARNING,
+            reason=reason,
+            error=error[:200],
+            page_id=page_id,
+            offset=source.offset,
+            partition=source.partition,
+        )
         letter = dead_letter(source, reason, error, now_ms(), page_id)
         fact = dead_lettered_fact(letter, command.conversation_id if command else "")
-        return [await self.emit(self.topics["dlq"], source.key, letter.encode()),
-                await self.emit(self.topics["analytics"], source.key, encode_fact(fact))]
+        return [
+            await self.emit(self.topics["dlq"], source.key, letter.encode()),
+            await self.emit(self.topics["analytics"], source.key, encode_fact(fact)),
+        ]
 
     async def _fact(self, fact: DeliveryResult) -> asyncio.Future[object]:
-        return await self.emit(self.topics["analytics"], fact.conversation_id.encode(),
-                               encode_fact(fact))
+        return await self.emit(
+            self.topics["analytics"], fact.conversation_id.encode(), encode_fact(fact)
+        )
 
 
 class _Abandoned(Exception):  # noqa: N818 - control flow, never escapes this module

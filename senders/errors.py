@@ -10,7 +10,7 @@ The runtime never looks at the class to decide; it reads the policy:
 
 from __future__ import annotations
 
-from hookstream.errors import HookstreamError
+from hookstream.runtime.errors import HookstreamError
 
 
 class SendError(HookstreamError):
@@ -22,7 +22,12 @@ class SendError(HookstreamError):
     usage = 0.0  # Meta's usage headers (percent) on this answer, when there were any
 
     def __init__(
-        self, message: str, *, code: int = 0, subcode: int = 0, status: int = 0,
+        self,
+        message: str,
+        *,
+        code: int = 0,
+        subcode: int = 0,
+        status: int = 0,
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message, retry_after=retry_after)

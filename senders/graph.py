@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import orjson
 
-from hookstream.settings import SenderSettings
+from hookstream.runtime.settings import SenderSettings
 from senders.classify import SendSuccess, classify_answer, usage_headers, usage_percent
 from senders.errors import SendError, TemporarySendError
-from senders.transport import KeepAliveTransport
+from senders.http_transport import KeepAliveTransport
 
 JSON_HEADERS = {"content-type": "application/json"}
 MAX_CACHED_URLS = 10_000
@@ -59,13 +59,17 @@ def default_transport(settings: SenderSettings) -> httpx.AsyncBaseTransport | No
 
 
 class GraphClient:
-    def __init__(self, settings: SenderSettings, transport: httpx.AsyncBaseTransport | None = None
-                 ) -> None:
+    def __init__(
+        self, settings: SenderSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         timeout = httpx.Timeout(settings.http_timeout_s, connect=min(5.0, settings.http_timeout_s))
         limits = httpx.Limits(max_connections=settings.concurrency)
         self._client = httpx.AsyncClient(
-            timeout=timeout, limits=limits, headers=JSON_HEADERS,
-            transport=transport or default_transport(settings))
+            timeout=timeout,
+            limits=limits,
+            headers=JSON_HEADERS,
+            transport=transport or default_transport(settings),
+        )
         self._client._cookies = NoCookies()  # httpx has no switch for its cookie persistence
         self._base = f"{settings.graph_api_base_url}/{settings.graph_api_version}"
         self._urls: dict[tuple[str, str], httpx.URL] = {}
@@ -80,15 +84,15 @@ class GraphClient:
         if url is None:
             if len(self._urls) >= MAX_CACHED_URLS:
                 self._urls.clear()
-            url = self._urls[key] = httpx.URL(f"{self._base}/{page_id}/messages",
-                                              params={"access_token": token})
+            url = self._urls[key] = httpx.URL(
+                f"{self._base}/{page_id}/messages", params={"access_token": token}
+            )
         return url
 
     async def send(self, page_id: str, token: str, body: dict[str, Any]) -> Answer:
         """POST one call; return the success or raise a classified SendError."""
         try:
-            response = await self._client.post(self.url(page_id, token),
-                                               content=orjson.dumps(body))
+            response = await self._client.post(self.url(page_id, token), content=orjson.dumps(body))
         except httpx.TimeoutException:
             raise TemporarySendError("Send API timed out") from None
         except httpx.HTTPError as exc:

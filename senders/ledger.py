@@ -16,9 +16,9 @@ import time
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from hookstream.kafka import new_consumer
-from hookstream.logging import event, get_logger
-from hookstream.settings import KafkaSettings
+from hookstream.runtime.kafka import new_consumer
+from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.settings import KafkaSettings
 
 log = get_logger("sender.ledger")
 
@@ -53,8 +53,12 @@ class Ledger:
         await consumer.seek_to_beginning(*tps)
         started = time.monotonic()
         await self._read_to_end(tps)
-        event(log, "ledger_rebuilt", entries=len(self._known),
-              seconds=round(time.monotonic() - started, 3))
+        event(
+            log,
+            "ledger_rebuilt",
+            entries=len(self._known),
+            seconds=round(time.monotonic() - started, 3),
+        )
         self._tail = asyncio.create_task(self._follow(), name="ledger-tail")
 
     async def stop(self) -> None:
@@ -112,10 +116,12 @@ class Ledger:
     async def record(self, key: str, status: str, message_id: str = "") -> asyncio.Future[object]:
         """Queue the ledger write (acks=all); await the returned future before committing."""
         self._known[key] = status
-        value = orjson.dumps({"status": status, "message_id": message_id,
-                              "at_ms": int(time.time() * 1000)})
+        value = orjson.dumps(
+            {"status": status, "message_id": message_id, "at_ms": int(time.time() * 1000)}
+        )
         future: asyncio.Future[object] = await self._producer.send(
-            self._topic, value, key=key.encode())
+            self._topic, value, key=key.encode()
+        )
         return future
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from hookstream.kafka import new_consumer, new_producer
-from hookstream.logging import event, get_logger
-from hookstream.metrics import new_registry
-from hookstream.ops.bounded import load_gate
-from hookstream.pages import PagesConfig
-from hookstream.settings import Settings
+from hookstream.runtime.kafka import new_consumer, new_producer
+from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.metrics import new_registry
+from hookstream.runtime.pages import PagesConfig
+from hookstream.runtime.replay_bound import load_gate
+from hookstream.runtime.settings import Settings
 from senders.delivery import Deliverer
 from senders.graph import GraphClient
 from senders.ledger import Ledger
@@ -27,8 +27,12 @@ log = get_logger("sender")
 
 
 class Sender:
-    def __init__(self, settings: Settings, pages: PagesConfig,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pages: PagesConfig,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.settings = settings
         self.pages = pages
         self.metrics = SenderMetrics(new_registry())
@@ -54,8 +58,14 @@ class Sender:
             await self.ledger.start()
             self.metrics.ledger_size.set_function(lambda: len(self.ledger or ()))
             self.deliverer = Deliverer(
-                sender, self.pages, client, self.ledger, self._emit,
-                {"analytics": kafka.topic("analytics"), "dlq": kafka.topic("dlq")}, self.metrics)
+                sender,
+                self.pages,
+                client,
+                self.ledger,
+                self._emit,
+                {"analytics": kafka.topic("analytics"), "dlq": kafka.topic("dlq")},
+                self.metrics,
+            )
             await self._consume(stop)
         finally:
             self.ready = False
@@ -72,9 +82,14 @@ class Sender:
         session_ms = int(sender.session_timeout_s * 1000)
         # A JoinGroup may take longer than a plain request (seconds on the embedded broker).
         consumer = new_consumer(
-            kafka, group_id=sender.consumer_group, max_poll_records=1000, fetch_max_wait_ms=50,
-            session_timeout_ms=session_ms, heartbeat_interval_ms=max(100, session_ms // 3),
-            request_timeout_ms=max(int(kafka.request_timeout_s * 1000), session_ms + 30_000))
+            kafka,
+            group_id=sender.consumer_group,
+            max_poll_records=1000,
+            fetch_max_wait_ms=50,
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=max(100, session_ms // 3),
+            request_timeout_ms=max(int(kafka.request_timeout_s * 1000), session_ms + 30_000),
+        )
         lanes = Lanes(self._deliver, sender.max_in_flight)
         self.metrics.in_flight.set_function(lambda: lanes.open)
         assert self.ledger is not None  # noqa: S101 - started
@@ -85,8 +100,13 @@ class Sender:
         await consumer.start()
         self._consumer = consumer
         self.ready = True
-        event(log, "sender_started", pages=len(self.pages.pages), group=sender.consumer_group,
-              base_url=sender.graph_api_base_url)
+        event(
+            log,
+            "sender_started",
+            pages=len(self.pages.pages),
+            group=sender.consumer_group,
+            base_url=sender.graph_api_base_url,
+        )
         try:
             await loop.run(stop)
         finally:

@@ -19,8 +19,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from hookstream.logging import event, get_logger
-from hookstream.ops.bounds import StopGate
+from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.replay_bound import StopGate
 from senders.offsets import OffsetBook
 from senders.outcomes import Source
 
@@ -127,9 +127,14 @@ class Rebalance(ConsumerRebalanceListener):
 
 
 class SenderLoop:
-    def __init__(self, consumer: AIOKafkaConsumer, lanes: Lanes,
-                 on_assigned: Callable[[], Coroutine[Any, Any, None]],
-                 commit_interval_s: float = 0.2, gate: StopGate | None = None) -> None:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        lanes: Lanes,
+        on_assigned: Callable[[], Coroutine[Any, Any, None]],
+        commit_interval_s: float = 0.2,
+        gate: StopGate | None = None,
+    ) -> None:
         self.consumer = consumer
         self.lanes = lanes
         self.gate = gate or StopGate({})
@@ -163,8 +168,14 @@ class SenderLoop:
                         self.lanes.skip(tp, record.offset)
                         self.beyond_bound += 1
                         continue
-                    source = Source(record.topic, record.partition, record.offset,
-                                    record.key, record.value, time.monotonic())
+                    source = Source(
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        record.key,
+                        record.value,
+                        time.monotonic(),
+                    )
                     await self.lanes.add(tp, source)
             if time.monotonic() - self._last_commit >= self._commit_interval_s:
                 await self.commit()

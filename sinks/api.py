@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hookstream.clickhouse import ClickHouseUnavailable
+from hookstream.runtime.clickhouse import ClickHouseUnavailable
 from sinks.retry import short_error
 from sinks.stats import StatsRange, compute_stats
 

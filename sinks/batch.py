@@ -84,8 +84,9 @@ class Batch:
     def age_s(self, now: float) -> float:
         return 0.0 if self.started_at is None else now - self.started_at
 
-    def cover(self, topic: str, partition: int, first: int, last: int, count: int,
-              now: float) -> None:
+    def cover(
+        self, topic: str, partition: int, first: int, last: int, count: int, now: float
+    ) -> None:
         """`count` records of one partition, offsets `first`..`last`, belong to this batch."""
         if self.started_at is None:
             self.started_at = now
@@ -129,8 +130,9 @@ class Batch:
         return {tp: last + 1 for tp, (_, last) in self.ranges.items()}
 
 
-def dedup_token(table: str, ranges: dict[tuple[str, int], tuple[int, int]],
-                fact_ids: Iterable[str]) -> str:
+def dedup_token(
+    table: str, ranges: dict[tuple[str, int], tuple[int, int]], fact_ids: Iterable[str]
+) -> str:
     """Insert deduplication token: the table, the offset ranges, and a digest of the exact rows,
     so the same rows retried get the same token and different rows never share one."""
     span = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(ranges.items()))

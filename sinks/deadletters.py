@@ -14,20 +14,33 @@ SERVICE = "sink"
 KeyValue = tuple[bytes | None, bytes]
 
 
-def letter(source: ConsumedRecord, reason: str, error: str, now_ms: int,
-           page_id: str = "") -> DeadLetter:
+def letter(
+    source: ConsumedRecord, reason: str, error: str, now_ms: int, page_id: str = ""
+) -> DeadLetter:
     return dead_letter_for(
-        topic=source.topic, partition=source.partition, offset=source.offset, key=source.key,
-        value=source.value, reason=reason, error=error, service=SERVICE, failed_at_ms=now_ms,
+        topic=source.topic,
+        partition=source.partition,
+        offset=source.offset,
+        key=source.key,
+        value=source.value,
+        reason=reason,
+        error=error,
+        service=SERVICE,
+        failed_at_ms=now_ms,
         page_id=page_id,
     )
 
 
 def fact_for(dead: DeadLetter) -> DeadLettered:
     return DeadLettered(
-        fact_id=f"dlq:{dead.dead_letter_id}", dead_letter_id=dead.dead_letter_id,
-        source_topic=dead.source_topic, service=dead.service, reason=dead.reason,
-        page_id=dead.page_id, failed_at_ms=dead.failed_at_ms, conversation_id=dead.key or "",
+        fact_id=f"dlq:{dead.dead_letter_id}",
+        dead_letter_id=dead.dead_letter_id,
+        source_topic=dead.source_topic,
+        service=dead.service,
+        reason=dead.reason,
+        page_id=dead.page_id,
+        failed_at_ms=dead.failed_at_ms,
+        conversation_id=dead.key or "",
     )
 
 
@@ -37,8 +50,7 @@ def dead_letters_for(
     """(dlq records, analytics facts). A refused DeadLettered row gets no new fact (no loop)."""
     letters = [letter(m.source, m.reason, m.error, now_ms) for m in malformed]
     refused = [
-        (letter(r.source, "clickhouse_rejected", r.error, now_ms, r.page_id), r)
-        for r in rejected
+        (letter(r.source, "clickhouse_rejected", r.error, now_ms, r.page_id), r) for r in rejected
     ]
     letters += [dead for dead, _ in refused]
     facts = [fact_for(d) for d in letters[: len(malformed)]]

@@ -45,8 +45,7 @@ def _exact_types(cls: type) -> tuple[type, ...] | None:
 
 
 LAYOUTS = {
-    kind: Layout(MAPPINGS[kind][0], itemgetter(*FIELDS[kind]), _exact_types(cls),
-                 MAPPINGS[kind][1])
+    kind: Layout(MAPPINGS[kind][0], itemgetter(*FIELDS[kind]), _exact_types(cls), MAPPINGS[kind][1])
     for kind, cls in FACT_TYPES.items()
 }
 
@@ -78,8 +77,9 @@ def checked_fact(data: dict[str, Any]) -> Fact:
             if (value is True or value is False) and not bool_ok:
                 raise SchemaError(f"{what} field {name!r} has the wrong type (bool)")
             if not isinstance(value, types):
-                raise SchemaError(f"{what} field {name!r} has the wrong type "
-                                  f"({type(value).__name__})")
+                raise SchemaError(
+                    f"{what} field {name!r} has the wrong type ({type(value).__name__})"
+                )
             values[name] = value
         elif required:
             raise SchemaError(f"{what} field {name!r} is missing")
@@ -102,7 +102,8 @@ def decode_row(payload: bytes | None) -> tuple[str, Values]:
             pass
         else:
             if tuple(map(type, fields)) == layout.types and (
-                    data["schema_version"] == ANALYTICS_SCHEMA_VERSION):
+                data["schema_version"] == ANALYTICS_SCHEMA_VERSION
+            ):
                 return layout.table, layout.mapper(fields)
     row: Row = row_for(checked_fact(data))
     return row

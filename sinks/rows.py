@@ -37,43 +37,137 @@ def span_ms(start_ms: int, end_ms: int) -> int:
 
 
 def _message(f: Values) -> Values:
-    (fact_id, event_id, event_time_ms, received_ms, processed_ms, platform, page_id,
-     conversation_id, user_id, direction, kind, text_length, attachment_types, rate_limited,
-     test, _, _) = f
+    (
+        fact_id,
+        event_id,
+        event_time_ms,
+        received_ms,
+        processed_ms,
+        platform,
+        page_id,
+        conversation_id,
+        user_id,
+        direction,
+        kind,
+        text_length,
+        attachment_types,
+        rate_limited,
+        test,
+        _,
+        _,
+    ) = f
     return (
-        fact_id, received_ms, event_id, event_time_ms, processed_ms,
-        span_ms(received_ms, processed_ms), platform, page_id, conversation_id, user_id,
-        direction, kind, text_length, attachment_types, rate_limited, test,
+        fact_id,
+        received_ms,
+        event_id,
+        event_time_ms,
+        processed_ms,
+        span_ms(received_ms, processed_ms),
+        platform,
+        page_id,
+        conversation_id,
+        user_id,
+        direction,
+        kind,
+        text_length,
+        attachment_types,
+        rate_limited,
+        test,
     )
 
 
 def _reply(f: Values) -> Values:
-    (fact_id, command_id, event_id, page_id, conversation_id, responder, rule_id, planned_ms,
-     received_ms, messaging_type, _, _) = f
+    (
+        fact_id,
+        command_id,
+        event_id,
+        page_id,
+        conversation_id,
+        responder,
+        rule_id,
+        planned_ms,
+        received_ms,
+        messaging_type,
+        _,
+        _,
+    ) = f
     plan_ms = span_ms(received_ms, planned_ms) if received_ms else 0
     return (
-        fact_id, received_ms or planned_ms, planned_ms, plan_ms, command_id, event_id, page_id,
-        conversation_id, responder, rule_id, messaging_type,
+        fact_id,
+        received_ms or planned_ms,
+        planned_ms,
+        plan_ms,
+        command_id,
+        event_id,
+        page_id,
+        conversation_id,
+        responder,
+        rule_id,
+        messaging_type,
     )
 
 
 def _delivery(f: Values) -> Values:
-    (fact_id, command_id, page_id, conversation_id, status, attempts, created_ms, finished_ms,
-     latency_ms, error_code, error_subcode, error_message, message_id, received_ms, _, _) = f
+    (
+        fact_id,
+        command_id,
+        page_id,
+        conversation_id,
+        status,
+        attempts,
+        created_ms,
+        finished_ms,
+        latency_ms,
+        error_code,
+        error_subcode,
+        error_message,
+        message_id,
+        received_ms,
+        _,
+        _,
+    ) = f
     has_e2e = status == "delivered" and received_ms > 0
     return (
-        fact_id, finished_ms, created_ms, command_id, page_id, conversation_id, status, attempts,
-        min(max(latency_ms, 0), UINT32_MAX), span_ms(received_ms, finished_ms) if has_e2e else 0,
-        has_e2e, error_code != 0 or status == "dead_lettered", error_code, error_subcode,
-        error_message, message_id,
+        fact_id,
+        finished_ms,
+        created_ms,
+        command_id,
+        page_id,
+        conversation_id,
+        status,
+        attempts,
+        min(max(latency_ms, 0), UINT32_MAX),
+        span_ms(received_ms, finished_ms) if has_e2e else 0,
+        has_e2e,
+        error_code != 0 or status == "dead_lettered",
+        error_code,
+        error_subcode,
+        error_message,
+        message_id,
     )
 
 
 def _dead_letter(f: Values) -> Values:
-    (fact_id, dead_letter_id, source_topic, service, reason, page_id, failed_ms,
-     conversation_id, _, _) = f
+    (
+        fact_id,
+        dead_letter_id,
+        source_topic,
+        service,
+        reason,
+        page_id,
+        failed_ms,
+        conversation_id,
+        _,
+        _,
+    ) = f
     return (
-        fact_id, failed_ms, dead_letter_id, source_topic, service, reason, page_id,
+        fact_id,
+        failed_ms,
+        dead_letter_id,
+        source_topic,
+        service,
+        reason,
+        page_id,
         conversation_id,
     )
 

@@ -31,12 +31,11 @@ from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
 from prometheus_client import CollectorRegistry
 
-from hookstream.clickhouse import ClickHouseUnavailable, connect, parse_clickhouse_url
-from hookstream.kafka import new_consumer, new_producer
-from hookstream.logging import event, get_logger
-from hookstream.ops.bounded import load_gate
-from hookstream.ops.bounds import StopGate
-from hookstream.settings import Settings
+from hookstream.runtime.clickhouse import ClickHouseUnavailable, connect, parse_clickhouse_url
+from hookstream.runtime.kafka import new_consumer, new_producer
+from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.replay_bound import StopGate, load_gate
+from hookstream.runtime.settings import Settings
 from schemas.clickhouse import apply_migrations
 from sinks.batch import Batch, BatchPolicy
 from sinks.deadletters import dead_letters_for
@@ -68,9 +67,7 @@ class AnalyticsSink:
     backoff: Backoff = field(default_factory=Backoff)
     # A JoinGroup can be held for seconds while the group settles (the embedded broker holds it
     # for about half the session timeout), so it gets a longer request timeout than produce.
-    consumer_options: dict[str, Any] = field(
-        default_factory=lambda: {"request_timeout_ms": 40_000}
-    )
+    consumer_options: dict[str, Any] = field(default_factory=lambda: {"request_timeout_ms": 40_000})
     client: Client | None = None
     checker: Client | None = None  # a second client: checks batch N+1 while N is inserted
     consumer: AIOKafkaConsumer | None = None
@@ -104,8 +101,13 @@ class AnalyticsSink:
         self.client, self.checker = clients
         kafka = self.settings.kafka
         self.producer = new_producer(kafka)
-        consumer = new_consumer(kafka, kafka.topic("analytics"), group_id=self.group_id,
-                                max_poll_records=self.policy.max_rows, **self.consumer_options)
+        consumer = new_consumer(
+            kafka,
+            kafka.topic("analytics"),
+            group_id=self.group_id,
+            max_poll_records=self.policy.max_rows,
+            **self.consumer_options,
+        )
         await self.producer.start()
         self.gate = await load_gate(kafka, self.group_id)  # a bounded replay of this group
         await consumer.start()
@@ -130,8 +132,15 @@ class AnalyticsSink:
                 attempt += 1
                 delay = self.backoff.delay_s(attempt)
                 level = logging.ERROR if attempt == 1 else logging.DEBUG
-                event(log, "clickhouse_unavailable", level, clickhouse=self.target.describe(),
-                      error=short_error(exc), attempt=attempt, retry_in_s=delay)
+                event(
+                    log,
+                    "clickhouse_unavailable",
+                    level,
+                    clickhouse=self.target.describe(),
+                    error=short_error(exc),
+                    attempt=attempt,
+                    retry_in_s=delay,
+                )
                 if await wait_or_stop(stop, delay):
                     return None
         return None
@@ -210,9 +219,14 @@ class AnalyticsSink:
         except (WriteFailed, ClickHouseUnavailable, OSError):
             return None
 
-    async def flush(self, consumer: AIOKafkaConsumer, stop: asyncio.Event, batch: Batch,
-                    checking: asyncio.Task[Prechecked | None] | None = None,
-                    retry: bool = True) -> bool:
+    async def flush(
+        self,
+        consumer: AIOKafkaConsumer,
+        stop: asyncio.Event,
+        batch: Batch,
+        checking: asyncio.Task[Prechecked | None] | None = None,
+        retry: bool = True,
+    ) -> bool:
         """Write, dead-letter, then commit one batch; False if stopped before it was written."""
         attempt, started = 0, time.monotonic()
         checked = await checking if checking is not None else None
@@ -226,8 +240,14 @@ class AnalyticsSink:
             except (WriteFailed, ClickHouseUnavailable, KafkaError, OSError) as exc:
                 attempt, checked = attempt + 1, None  # a retry asks ClickHouse afresh
                 self.metrics.write_failures.inc()
-                event(log, "batch_write_failed", logging.WARNING, rows=len(batch),
-                      error=short_error(exc), attempt=attempt)
+                event(
+                    log,
+                    "batch_write_failed",
+                    logging.WARNING,
+                    rows=len(batch),
+                    error=short_error(exc),
+                    attempt=attempt,
+                )
                 if not retry or await wait_or_stop(stop, self.backoff.delay_s(attempt)):
                     return False
         self._written = batch.seen.difference(r.values[0] for r in result.rejected)

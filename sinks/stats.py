@@ -50,15 +50,15 @@ class StatsRange:
 
 QUERIES = {
     "kinds": "SELECT kind, sum(events) FROM {db}.messages_1m WHERE {where} "
-             "GROUP BY kind ORDER BY 2 DESC, kind",
+    "GROUP BY kind ORDER BY 2 DESC, kind",
     "events": "SELECT sum(events), sum(within_2s) FROM {db}.messages_1m WHERE {where}",
     "replies": "SELECT sum(replies), quantilesMerge(0.5, 0.95, 0.99)(plan_q) "
-               "FROM {db}.replies_1m WHERE {where}",
+    "FROM {db}.replies_1m WHERE {where}",
     "deliveries": "SELECT sum(outcomes), sum(errors), sum(e2e_count), sum(e2e_within_2s), "
-                  "quantilesIfMerge(0.5, 0.95, 0.99)(e2e_q) FROM {db}.deliveries_1m WHERE {where}",
+    "quantilesIfMerge(0.5, 0.95, 0.99)(e2e_q) FROM {db}.deliveries_1m WHERE {where}",
     "codes": "SELECT error_code, error_subcode, sum(errors) FROM {db}.deliveries_1m "
-             "WHERE {where} AND errors > 0 GROUP BY error_code, error_subcode "
-             "ORDER BY 3 DESC, 1, 2",
+    "WHERE {where} AND errors > 0 GROUP BY error_code, error_subcode "
+    "ORDER BY 3 DESC, 1, 2",
     "dlq": "SELECT sum(dead_letters) FROM {db}.dead_letters_1m WHERE {where}",
 }
 
@@ -87,7 +87,9 @@ def compute_stats(client: Client, database: str, rng: StatsRange) -> dict[str, A
     codes = _rows(client, "codes", database, rng)
     [(dlq,)] = _rows(client, "dlq", database, rng)
     return {
-        "from_ms": rng.from_ms, "to_ms": rng.to_ms, "page_id": rng.page_id,
+        "from_ms": rng.from_ms,
+        "to_ms": rng.to_ms,
+        "page_id": rng.page_id,
         "minutes": rng.minutes,
         "events": int(events),
         "events_per_min": {k: round(int(n) / rng.minutes, 3) for k, n in kinds},
@@ -124,9 +126,13 @@ def render_text(stats: dict[str, Any]) -> str:
     lines.append(f"reply latency (webhook -> delivered): {_ms(stats['reply_latency_ms'])}")
     lines.append(f"replies within 2 s:       {_pct(stats['share_replies_within_2s'])}")
     lines.append(f"plan latency (webhook -> planned):    {_ms(stats['plan_latency_ms'])}")
-    lines.append(f"delivery error rate:      {_pct(stats['delivery_error_rate'])} of "
-                 f"{stats['delivery_outcomes']} outcomes (objective < 0.5%)")
-    lines += [f"  code {code:<14} {_pct(rate)}"
-              for code, rate in stats["delivery_error_rate_by_code"].items()]
+    lines.append(
+        f"delivery error rate:      {_pct(stats['delivery_error_rate'])} of "
+        f"{stats['delivery_outcomes']} outcomes (objective < 0.5%)"
+    )
+    lines += [
+        f"  code {code:<14} {_pct(rate)}"
+        for code, rate in stats["delivery_error_rate_by_code"].items()
+    ]
     lines.append(f"dead letters:             {stats['dlq_count']}")
     return "\n".join(lines)

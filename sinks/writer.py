@@ -90,7 +90,7 @@ class ClickHouseWriter:
     def stored_ids(self, table: str, rows: list[Values]) -> set[str]:
         stored: set[str] = set()
         for start in range(0, len(rows), CHECK_CHUNK):
-            stored |= self.existing_ids(table, rows[start:start + CHECK_CHUNK])
+            stored |= self.existing_ids(table, rows[start : start + CHECK_CHUNK])
         return stored
 
     def existing_ids(self, table: str, rows: Sequence[Values]) -> set[str]:
@@ -109,14 +109,17 @@ class ClickHouseWriter:
             raise WriteFailed(f"checking stored facts in {table}: {short_error(exc)}") from None
         return {r[0] for r in result.result_rows}
 
-    def _insert(self, table: str, rows: TableRows,
-                ranges: dict[tuple[str, int], tuple[int, int]]) -> tuple[int, list[Rejected]]:
+    def _insert(
+        self, table: str, rows: TableRows, ranges: dict[tuple[str, int], tuple[int, int]]
+    ) -> tuple[int, list[Rejected]]:
         if not rows.values:
             return 0, []
         token = dedup_token(table, ranges, map(_FACT_ID, rows.values))
         try:
             self.client.insert(
-                f"{self.database}.{table}", rows.values, column_names=list(TABLE_COLUMNS[table]),
+                f"{self.database}.{table}",
+                rows.values,
+                column_names=list(TABLE_COLUMNS[table]),
                 settings={**INSERT_SETTINGS, "insert_deduplication_token": token},
             )
             return len(rows.values), []

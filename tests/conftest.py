@@ -10,9 +10,14 @@ from dataclasses import replace
 import pytest
 
 from hookstream.embedded.broker import EmbeddedBroker
-from hookstream.kafka import ensure_topics
-from hookstream.settings import IngressSettings, KafkaSettings, Secret, Settings
-from tests.brokers import RunningKafka, docker_kafka, docker_unavailable_reason, embedded_kafka
+from hookstream.runtime.kafka import ensure_topics
+from hookstream.runtime.settings import IngressSettings, KafkaSettings, Secret, Settings
+from tests.support.brokers import (
+    RunningKafka,
+    docker_kafka,
+    docker_unavailable_reason,
+    embedded_kafka,
+)
 
 TEST_SECRET = "test-app-secret"
 TEST_VERIFY_TOKEN = "test-verify-token"

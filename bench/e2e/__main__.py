@@ -45,8 +45,11 @@ RESULTS = Path("bench/results")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.e2e")
-    parser.add_argument("--soak", action="store_true",
-                        help="10 minutes at 300 events/s, sampling every 5 s (memory flatness)")
+    parser.add_argument(
+        "--soak",
+        action="store_true",
+        help="10 minutes at 300 events/s, sampling every 5 s (memory flatness)",
+    )
     parser.add_argument("--events-per-s", type=float, default=None, help="default 1000 (soak 300)")
     parser.add_argument("--duration", type=float, default=None, help="seconds (60; soak 600)")
     parser.add_argument("--interval", type=float, default=None, help="sampling s (2; soak 5)")
@@ -55,8 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=64, help="simulate's requests in flight")
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the state dir and its logs")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="default bench/results/e2e.json (soak: e2e-soak.json)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default bench/results/e2e.json (soak: e2e-soak.json)",
+    )
     args = parser.parse_args(argv)
     soak = args.soak
     args.events_per_s = args.events_per_s or (300.0 if soak else 1000.0)
@@ -68,18 +75,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def config(args: argparse.Namespace) -> dict[str, Any]:
     model = TrafficModel(pages=args.pages, users=args.users)
-    return {"soak": args.soak, "events_per_s": args.events_per_s,
-            "requests_per_s": round(requests_per_s(args.events_per_s, model), 2),
-            "duration_s": args.duration, "pages": args.pages, "users": args.users,
-            "concurrency": args.concurrency, "partitions": args.partitions,
-            "interval_s": args.interval}
+    return {
+        "soak": args.soak,
+        "events_per_s": args.events_per_s,
+        "requests_per_s": round(requests_per_s(args.events_per_s, model), 2),
+        "duration_s": args.duration,
+        "pages": args.pages,
+        "users": args.users,
+        "concurrency": args.concurrency,
+        "partitions": args.partitions,
+        "interval_s": args.interval,
+    }
 
 
 def simulate(stack: Stack, sampler: Sampler, conf: dict[str, Any]) -> dict[str, Any]:
-    argv = ["simulate", "--url", url(stack, "ingress", "/webhook"), "--json",
-            "--rate", str(conf["requests_per_s"]), "--duration", str(conf["duration_s"]),
-            "--pages", str(conf["pages"]), "--users", str(conf["users"]),
-            "--concurrency", str(conf["concurrency"])]
+    argv = [
+        "simulate",
+        "--url",
+        url(stack, "ingress", "/webhook"),
+        "--json",
+        "--rate",
+        str(conf["requests_per_s"]),
+        "--duration",
+        str(conf["duration_s"]),
+        "--pages",
+        str(conf["pages"]),
+        "--users",
+        str(conf["users"]),
+        "--concurrency",
+        str(conf["concurrency"]),
+    ]
     child = hookstream(stack, *argv)
     sampler.watch("simulate", child.pid)
     out, _ = child.communicate(timeout=conf["duration_s"] + 300)
@@ -103,8 +128,9 @@ def settled_stats(stack: Stack, from_ms: int, timeout_s: float = 90.0) -> dict[s
     """`hookstream stats --json` once the sink has stored every outcome (two equal answers)."""
     deadline, previous = time.monotonic() + timeout_s, None
     while True:
-        stats: dict[str, Any] = hookstream_json(stack, "stats", "--json", "--from", str(from_ms),
-                                                "--to", "now")
+        stats: dict[str, Any] = hookstream_json(
+            stack, "stats", "--json", "--from", str(from_ms), "--to", "now"
+        )
         counted = (stats["events"], stats["delivery_outcomes"])
         if counted == previous or time.monotonic() > deadline:
             return stats
@@ -125,13 +151,23 @@ def measure(stack: Stack, sampler: Sampler, conf: dict[str, Any]) -> dict[str, A
     stats = settled_stats(stack, from_ms)
     lag_after = lag_by_group(hookstream_json(stack, "lag", "--json"))
     sampler.stop()
-    kept_up = {"drain_s": drain_s, "lag_at_load_end": lag_end, "lag_after_drain": lag_after,
-               "replies_per_s": report.replies_rate(sampler.counted, window)}
-    return {"when": datetime.now(UTC).isoformat(timespec="seconds"), "config": conf,
-            "warm_up_s": round(warm_up_s, 1), "ingress": ingress,
-            "pipeline": report.pipeline_figures(stats, window[1] - window[0]),
-            "targets": report.targets(stats), "kept_up": kept_up,
-            **report.resources(sampler.samples, sampler.machine, window), "stats": stats}
+    kept_up = {
+        "drain_s": drain_s,
+        "lag_at_load_end": lag_end,
+        "lag_after_drain": lag_after,
+        "replies_per_s": report.replies_rate(sampler.counted, window),
+    }
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": conf,
+        "warm_up_s": round(warm_up_s, 1),
+        "ingress": ingress,
+        "pipeline": report.pipeline_figures(stats, window[1] - window[0]),
+        "targets": report.targets(stats),
+        "kept_up": kept_up,
+        **report.resources(sampler.samples, sampler.machine, window),
+        "stats": stats,
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

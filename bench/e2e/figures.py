@@ -80,8 +80,9 @@ def timeline(samples: Sequence[Sample]) -> list[tuple[float, float, float | None
     rows: list[tuple[float, float, float | None]] = []
     for before, sample in zip([None, *samples], samples, strict=False):
         cpu = None if before is None else cpu_pct([before, sample])
-        rows.append((round(sample.t_s, 1), round(sample.rss_mb, 1),
-                     None if cpu is None else round(cpu, 1)))
+        rows.append(
+            (round(sample.t_s, 1), round(sample.rss_mb, 1), None if cpu is None else round(cpu, 1))
+        )
     return rows
 
 
@@ -93,8 +94,7 @@ def lag_by_group(document: Mapping[str, Any]) -> dict[str, int]:
     return totals
 
 
-def rate_between(series: Sequence[tuple[float, int]], start_s: float, end_s: float
-                 ) -> float | None:
+def rate_between(series: Sequence[tuple[float, int]], start_s: float, end_s: float) -> float | None:
     """Per-second rate of a growing counter sampled as (seconds, count) within [start, end]."""
     points = [(t, n) for t, n in series if start_s <= t <= end_s]
     if len(points) < 2 or points[-1][0] == points[0][0]:
@@ -106,8 +106,9 @@ def meets(value: float | None, limit: float) -> bool | None:
     return None if value is None else value <= limit
 
 
-def machine_busy_pct(readings: Sequence[tuple[float, float, float]], start_s: float,
-                     end_s: float) -> float | None:
+def machine_busy_pct(
+    readings: Sequence[tuple[float, float, float]], start_s: float, end_s: float
+) -> float | None:
     """Share of all cores busy over the window, from (t, busy CPU s, total CPU s) readings."""
     window = [r for r in readings if start_s <= r[0] <= end_s]
     if len(window) < 2 or window[-1][2] == window[0][2]:

@@ -16,9 +16,18 @@ from bench.e2e.figures import (
 from hookstream.ops.table import render_table
 
 P95_TARGET_MS, P99_TARGET_MS = 250.0, 500.0
-PIPELINE_KEYS = ("events", "replies_planned", "reply_latency_ms", "plan_latency_ms",
-                 "share_replies_within_2s", "share_processed_within_2s", "delivery_outcomes",
-                 "delivery_errors", "delivery_error_rate", "dlq_count")
+PIPELINE_KEYS = (
+    "events",
+    "replies_planned",
+    "reply_latency_ms",
+    "plan_latency_ms",
+    "share_replies_within_2s",
+    "share_processed_within_2s",
+    "delivery_outcomes",
+    "delivery_errors",
+    "delivery_error_rate",
+    "dlq_count",
+)
 
 
 def ingress_figures(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,25 +50,36 @@ def _verdict(met: bool | None) -> str:
 
 def targets(stats: Mapping[str, Any]) -> dict[str, bool | None]:
     latency = stats.get("reply_latency_ms") or {}
-    return {"p95_le_250ms": meets(latency.get("p95"), P95_TARGET_MS),
-            "p99_le_500ms": meets(latency.get("p99"), P99_TARGET_MS)}
+    return {
+        "p95_le_250ms": meets(latency.get("p95"), P95_TARGET_MS),
+        "p99_le_500ms": meets(latency.get("p99"), P99_TARGET_MS),
+    }
 
 
-def resources(samples: Mapping[str, list[Sample]], machine: list[tuple[float, float, float]],
-              window: tuple[float, float]) -> dict[str, Any]:
+def resources(
+    samples: Mapping[str, list[Sample]],
+    machine: list[tuple[float, float, float]],
+    window: tuple[float, float],
+) -> dict[str, Any]:
     services = {name: service_figures(series, *window) for name, series in samples.items()}
     busy = machine_busy_pct(machine, *window)
-    return {"services": services, "machine_busy_pct": None if busy is None else round(busy, 1),
-            "timeline": {name: timeline(series) for name, series in samples.items()},
-            "load_window_s": [round(t, 1) for t in window]}
+    return {
+        "services": services,
+        "machine_busy_pct": None if busy is None else round(busy, 1),
+        "timeline": {name: timeline(series) for name, series in samples.items()},
+        "load_window_s": [round(t, 1) for t in window],
+    }
 
 
-def replies_rate(counted: list[tuple[float, int]], window: tuple[float, float]
-                 ) -> dict[str, float | None]:
+def replies_rate(
+    counted: list[tuple[float, int]], window: tuple[float, float]
+) -> dict[str, float | None]:
     start, end = window
     middle = (start + end) / 2
-    halves = {"first_half": rate_between(counted, start, middle),
-              "second_half": rate_between(counted, middle, end)}
+    halves = {
+        "first_half": rate_between(counted, start, middle),
+        "second_half": rate_between(counted, middle, end),
+    }
     return {k: None if v is None else round(v, 1) for k, v in halves.items()}
 
 
@@ -71,8 +91,10 @@ def _ms(latency: Mapping[str, Any] | None) -> str:
 
 def _service_rows(services: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     keys = ("rss_start_mb", "rss_end_mb", "rss_max_mb", "rss_slope_mb_per_min", "cpu_pct")
-    return [[name, *("-" if f.get(k) is None else str(f[k]) for k in keys)]
-            for name, f in services.items()]
+    return [
+        [name, *("-" if f.get(k) is None else str(f[k]) for k in keys)]
+        for name, f in services.items()
+    ]
 
 
 def render(results: Mapping[str, Any]) -> str:
@@ -101,6 +123,12 @@ def render(results: Mapping[str, Any]) -> str:
         f"machine busy during the load: {results['machine_busy_pct']}% of all cores",
         "",
     ]
-    headers = ("SERVICE", "RSS_START_MB", "RSS_END_MB", "RSS_MAX_MB", "SLOPE_MB/MIN_2ND_HALF",
-               "CPU_%_OF_ONE_CORE")
+    headers = (
+        "SERVICE",
+        "RSS_START_MB",
+        "RSS_END_MB",
+        "RSS_MAX_MB",
+        "SLOPE_MB/MIN_2ND_HALF",
+        "CPU_%_OF_ONE_CORE",
+    )
     return "\n".join(lines) + render_table(_service_rows(results["services"]), headers)

@@ -59,8 +59,13 @@ def bench_stack(state_dir: Path, page_ids: Sequence[str], partitions: int) -> St
         "GRAPH_API_BASE_URL": f"http://127.0.0.1:{ports['sandbox']}",
         "HOOKSTREAM_SINK_URL": f"http://127.0.0.1:{ports['sink']}",
     }
-    return Stack(settings_env=env, partitions=partitions, state_dir=state_dir,
-                 services=services, broker=EmbeddedBroker(port=0))
+    return Stack(
+        settings_env=env,
+        partitions=partitions,
+        state_dir=state_dir,
+        services=services,
+        broker=EmbeddedBroker(port=0),
+    )
 
 
 def url(stack: Stack, service: str, path: str) -> str:
@@ -96,8 +101,9 @@ def child_pids(stack: Stack) -> dict[str, int]:
 def hookstream(stack: Stack, *argv: str) -> subprocess.Popen[bytes]:
     """`python -m hookstream <argv>` with the stack's environment; stdout piped."""
     env = {**stack.child_env(), "HOOKSTREAM_LOG_LEVEL": "WARNING"}
-    return processes.spawn([sys.executable, "-m", "hookstream", *argv], env=env,
-                           stdout=subprocess.PIPE)
+    return processes.spawn(
+        [sys.executable, "-m", "hookstream", *argv], env=env, stdout=subprocess.PIPE
+    )
 
 
 def hookstream_json(stack: Stack, *argv: str, timeout_s: float = 120.0) -> Any:
@@ -112,12 +118,19 @@ def warm_up(stack: Stack, timeout_s: float = 120.0) -> float:
     """One signed webhook whose reply must reach the sandbox: every consumer group has joined.
     Returns the seconds it took."""
     now = int(time.time() * 1000)
-    event = {"sender": {"id": "warm-up"}, "recipient": {"id": "1001"}, "timestamp": now,
-             "message": {"mid": f"m_warm_up_{now}", "text": "what is the price?"}}
-    body = orjson.dumps({"object": "page", "entry": [{"id": "1001", "time": now,
-                                                      "messaging": [event]}]})
-    headers = {"content-type": "application/json",
-               "x-hub-signature-256": sign(body, DEV_DEFAULTS["HOOKSTREAM_APP_SECRETS"])}
+    event = {
+        "sender": {"id": "warm-up"},
+        "recipient": {"id": "1001"},
+        "timestamp": now,
+        "message": {"mid": f"m_warm_up_{now}", "text": "what is the price?"},
+    }
+    body = orjson.dumps(
+        {"object": "page", "entry": [{"id": "1001", "time": now, "messaging": [event]}]}
+    )
+    headers = {
+        "content-type": "application/json",
+        "x-hub-signature-256": sign(body, DEV_DEFAULTS["HOOKSTREAM_APP_SECRETS"]),
+    }
     started = time.monotonic()
     _until(lambda: httpx.get(url(stack, "ingress", "/readyz")).status_code == 200, timeout_s)
     httpx.post(url(stack, "ingress", "/webhook"), content=body, headers=headers).raise_for_status()

@@ -24,8 +24,8 @@ import orjson
 from bench.ingress import wrk
 from hookstream.embedded import processes
 from hookstream.embedded.broker import EmbeddedBroker
-from hookstream.kafka import ensure_topics
-from hookstream.settings import Settings
+from hookstream.runtime.kafka import ensure_topics
+from hookstream.runtime.settings import Settings
 from ingress.signature import sign
 
 SECRET = "bench-secret"  # noqa: S105 - a throwaway secret for the local benchmark
@@ -34,10 +34,25 @@ RESULTS = Path("bench/results/ingress.json")
 
 def typical_body() -> bytes:
     """One page, one user text message: the most common delivery."""
-    return orjson.dumps({"object": "page", "entry": [{"id": "1001", "time": 1_700_000_000_000,
-        "messaging": [{"sender": {"id": "2002"}, "recipient": {"id": "1001"},
-                       "timestamp": 1_700_000_000_000,
-                       "message": {"mid": "m_bench_1", "text": "Hello, what is the price?"}}]}]})
+    return orjson.dumps(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": "1001",
+                    "time": 1_700_000_000_000,
+                    "messaging": [
+                        {
+                            "sender": {"id": "2002"},
+                            "recipient": {"id": "1001"},
+                            "timestamp": 1_700_000_000_000,
+                            "message": {"mid": "m_bench_1", "text": "Hello, what is the price?"},
+                        }
+                    ],
+                }
+            ],
+        }
+    )
 
 
 def wait_ready(url: str, timeout_s: float = 30.0) -> None:
@@ -53,15 +68,21 @@ def wait_ready(url: str, timeout_s: float = 30.0) -> None:
 
 
 def start_services(broker: EmbeddedBroker) -> tuple[list, int, int]:  # type: ignore[type-arg]
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-           "KAFKA_ENABLE_IDEMPOTENCE": "false", "HOOKSTREAM_APP_SECRETS": SECRET,
-           "HOOKSTREAM_VERIFY_TOKEN": "bench", "HOOKSTREAM_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "KAFKA_ENABLE_IDEMPOTENCE": "false",
+        "HOOKSTREAM_APP_SECRETS": SECRET,
+        "HOOKSTREAM_VERIFY_TOKEN": "bench",
+        "HOOKSTREAM_LOG_LEVEL": "WARNING",
+    }
     asyncio.run(ensure_topics(Settings.from_env(env).kafka))
     bare_port, ingress_port = processes.free_port(), processes.free_port()
     children = [
         processes.spawn([sys.executable, "-m", "bench.ingress.bare_app", "--port", str(bare_port)]),
-        processes.spawn([sys.executable, "-m", "hookstream", "ingress", "--port",
-                         str(ingress_port)], env=env),
+        processes.spawn(
+            [sys.executable, "-m", "hookstream", "ingress", "--port", str(ingress_port)], env=env
+        ),
     ]
     wait_ready(f"http://127.0.0.1:{ingress_port}/readyz")
     return children, bare_port, ingress_port
@@ -84,28 +105,41 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, object]:
             bare_url = f"http://127.0.0.1:{bare_port}/webhook"
             ingress_url = f"http://127.0.0.1:{ingress_port}/webhook"
             wrk.run(ingress_url, script, 2, args.connections)  # warm-up: metadata, JIT caches
-            rounds = [(wrk.run(bare_url, script, args.seconds, args.connections),
-                       wrk.run(ingress_url, script, args.seconds, args.connections))
-                      for _ in range(args.rounds)]
+            rounds = [
+                (
+                    wrk.run(bare_url, script, args.seconds, args.connections),
+                    wrk.run(ingress_url, script, args.seconds, args.connections),
+                )
+                for _ in range(args.rounds)
+            ]
             bare, ingress = median_round(rounds)
-            at80 = paced(ingress_url, script, args.seconds, args.connections,
-                         0.8 * ingress.requests_per_s)
+            at80 = paced(
+                ingress_url, script, args.seconds, args.connections, 0.8 * ingress.requests_per_s
+            )
         finally:
             for child in children:
                 processes.stop(child)
-    return {"body_bytes": len(body), "connections": args.connections, "seconds": args.seconds,
-            "rounds": [{"bare": b.__dict__, "ingress": i.__dict__, "ratio": ratio(b, i)}
-                       for b, i in rounds],
-            "bare": bare.__dict__, "ingress": ingress.__dict__, "ingress_at_80pct": at80.__dict__,
-            "ratio": ratio(bare, ingress)}
+    return {
+        "body_bytes": len(body),
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "rounds": [
+            {"bare": b.__dict__, "ingress": i.__dict__, "ratio": ratio(b, i)} for b, i in rounds
+        ],
+        "bare": bare.__dict__,
+        "ingress": ingress.__dict__,
+        "ingress_at_80pct": at80.__dict__,
+        "ratio": ratio(bare, ingress),
+    }
 
 
 def ratio(bare: wrk.WrkResult, ingress: wrk.WrkResult) -> float:
     return round(ingress.requests_per_s / bare.requests_per_s, 3)
 
 
-def median_round(rounds: list[tuple[wrk.WrkResult, wrk.WrkResult]]
-                 ) -> tuple[wrk.WrkResult, wrk.WrkResult]:
+def median_round(
+    rounds: list[tuple[wrk.WrkResult, wrk.WrkResult]],
+) -> tuple[wrk.WrkResult, wrk.WrkResult]:
     """The round whose ratio is the median (the upper one of an even count)."""
     ordered = sorted(rounds, key=lambda pair: ratio(*pair))
     return ordered[len(ordered) // 2]
@@ -115,28 +149,41 @@ def report(result: dict[str, object]) -> None:
     rounds = result["rounds"]
     assert isinstance(rounds, list)
     for number, pair in enumerate(rounds, 1):
-        print(f"round {number}: bare {pair['bare']['requests_per_s']:.0f} req/s, ingress "
-              f"{pair['ingress']['requests_per_s']:.0f} req/s, ratio {pair['ratio']}")
+        print(
+            f"round {number}: bare {pair['bare']['requests_per_s']:.0f} req/s, ingress "
+            f"{pair['ingress']['requests_per_s']:.0f} req/s, ratio {pair['ratio']}"
+        )
     print("median round:")
-    rows = [("bare Starlette", result["bare"]), ("ingress (HMAC+split+Kafka acks=all)",
-            result["ingress"]), ("ingress at 80% of its max", result["ingress_at_80pct"])]
+    rows = [
+        ("bare Starlette", result["bare"]),
+        ("ingress (HMAC+split+Kafka acks=all)", result["ingress"]),
+        ("ingress at 80% of its max", result["ingress_at_80pct"]),
+    ]
     print(f"{'':<38}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
     for name, row in rows:
         assert isinstance(row, dict)
-        print(f"{name:<38}{row['requests_per_s']:>10.0f}{row['p50_ms']:>9.2f}"
-              f"{row['p99_ms']:>9.2f}{row['non_2xx'] + row['errors']:>9}")
+        print(
+            f"{name:<38}{row['requests_per_s']:>10.0f}{row['p50_ms']:>9.2f}"
+            f"{row['p99_ms']:>9.2f}{row['non_2xx'] + row['errors']:>9}"
+        )
     at80 = result["ingress_at_80pct"]
     assert isinstance(at80, dict)
-    print(f"ratio ingress/bare = {result['ratio']} (median of rounds; target >= 0.6); "
-          f"p99 at 80% = {at80['p99_ms']:.1f} ms (target <= 25 ms)")
+    print(
+        f"ratio ingress/bare = {result['ratio']} (median of rounds; target >= 0.6); "
+        f"p99 at 80% = {at80['p99_ms']:.1f} ms (target <= 25 ms)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="interleaved bare/ingress rounds; the median ratio is reported")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved bare/ingress rounds; the median ratio is reported",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         result = measure(args, Path(tmp))

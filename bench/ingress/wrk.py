@@ -47,19 +47,39 @@ def parse(output: str) -> WrkResult:
     p50 = _ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                       output)
-    return WrkResult(rate, p50, p99, int(non_2xx.group(1)) if non_2xx else 0,
-                     sum(map(int, errors.groups())) if errors else 0)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    return WrkResult(
+        rate,
+        p50,
+        p99,
+        int(non_2xx.group(1)) if non_2xx else 0,
+        sum(map(int, errors.groups())) if errors else 0,
+    )
 
 
-def run(url: str, script: Path, seconds: int, connections: int, threads: int = 2,
-        pause_ms: float | None = None) -> WrkResult:
+def run(
+    url: str,
+    script: Path,
+    seconds: int,
+    connections: int,
+    threads: int = 2,
+    pause_ms: float | None = None,
+) -> WrkResult:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
-    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-            "-s", str(script), url]
+    argv = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
     if pause_ms is not None:
         argv += ["--", str(max(0, round(pause_ms)))]
     output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout

@@ -17,35 +17,49 @@ from pathlib import Path
 
 from bench.processors.runs import passthrough_rate, preload, processors_rate
 from hookstream.embedded.broker import EmbeddedBroker
-from hookstream.kafka import ensure_topics
-from hookstream.settings import KafkaSettings, ProcessorSettings, Settings
+from hookstream.runtime.kafka import ensure_topics
+from hookstream.runtime.settings import KafkaSettings, ProcessorSettings, Settings
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.processors")
     parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--conversations", type=int, default=0,
-                        help="default: events / 40 (5k for 200k)")
+    parser.add_argument(
+        "--conversations", type=int, default=0, help="default: events / 40 (5k for 200k)"
+    )
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000, help="take_events batch size")
     return parser.parse_args()
 
 
 async def bench(args: argparse.Namespace, bootstrap: str, state_dir: Path) -> None:
-    kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix="bench.",
-                          partitions=args.partitions, enable_idempotence=False)
+    kafka = KafkaSettings(
+        bootstrap_servers=bootstrap,
+        topic_prefix="bench.",
+        partitions=args.partitions,
+        enable_idempotence=False,
+    )
     await ensure_topics(kafka)
     conversations = args.conversations or max(1, args.events // 40)
     pages = state_dir / "pages.yaml"
-    pages.write_text('pages:\n  "1001":\n    rules:\n      - name: pricing\n'
-                     '        match: {keywords: [price]}\n        reply: {text: "9 EUR"}\n'
-                     '    fallback: {text: "Thanks!"}\n')
-    settings = Settings(kafka=kafka, pages_file=pages, state_dir=state_dir,
-                        processors=ProcessorSettings(batch_size=args.batch))
+    pages.write_text(
+        'pages:\n  "1001":\n    rules:\n      - name: pricing\n'
+        '        match: {keywords: [price]}\n        reply: {text: "9 EUR"}\n'
+        '    fallback: {text: "Thanks!"}\n'
+    )
+    settings = Settings(
+        kafka=kafka,
+        pages_file=pages,
+        state_dir=state_dir,
+        processors=ProcessorSettings(batch_size=args.batch),
+    )
     started = time.perf_counter()
     await preload(kafka, args.events, conversations)
-    print(f"preloaded {args.events} envelopes ({conversations} conversations, "
-          f"{args.partitions} partitions) in {time.perf_counter() - started:.1f}s", flush=True)
+    print(
+        f"preloaded {args.events} envelopes ({conversations} conversations, "
+        f"{args.partitions} partitions) in {time.perf_counter() - started:.1f}s",
+        flush=True,
+    )
     base = await passthrough_rate(settings, args.events)
     print(f"pass-through faust agent : {base:8.0f} events/s", flush=True)
     rate = await processors_rate(settings, args.events)
@@ -55,8 +69,10 @@ async def bench(args: argparse.Namespace, bootstrap: str, state_dir: Path) -> No
 
 def main() -> None:
     args = parse_args()
-    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker(
-            log_path=Path(tmp) / "broker.log") as broker:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EmbeddedBroker(log_path=Path(tmp) / "broker.log") as broker,
+    ):
         asyncio.run(bench(args, broker.bootstrap_servers, Path(tmp)))
 
 

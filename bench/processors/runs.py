@@ -11,8 +11,8 @@ from typing import Any
 import faust
 from faust.types import EventT, StreamT
 
-from hookstream.kafka import new_producer
-from hookstream.settings import KafkaSettings, Settings
+from hookstream.runtime.kafka import new_producer
+from hookstream.runtime.settings import KafkaSettings, Settings
 from ingress.splitter import split
 from processors.app import ProcessorsApp, faust_app, raw_schema
 from processors.batch import BatchProcessor
@@ -25,11 +25,19 @@ TEXTS = ("what is the price?", "hello there", "do you ship to Berlin?", "PRICE p
 
 def bodies(events: int, conversations: int, per_body: int = 50) -> list[dict[str, Any]]:
     now = int(time.time() * 1000)
-    items = [{"sender": {"id": f"u{i % conversations}"}, "recipient": {"id": "1001"},
-              "timestamp": now + i, "message": {"mid": f"bm{i}", "text": TEXTS[i % 4]}}
-             for i in range(events)]
-    return [{"object": "page", "entry": [{"id": "1001", "messaging": items[s:s + per_body]}]}
-            for s in range(0, events, per_body)]
+    items = [
+        {
+            "sender": {"id": f"u{i % conversations}"},
+            "recipient": {"id": "1001"},
+            "timestamp": now + i,
+            "message": {"mid": f"bm{i}", "text": TEXTS[i % 4]},
+        }
+        for i in range(events)
+    ]
+    return [
+        {"object": "page", "entry": [{"id": "1001", "messaging": items[s : s + per_body]}]}
+        for s in range(0, events, per_body)
+    ]
 
 
 async def preload(kafka: KafkaSettings, events: int, conversations: int) -> None:
@@ -39,8 +47,9 @@ async def preload(kafka: KafkaSettings, events: int, conversations: int) -> None
         pending = []
         for body in bodies(events, conversations):
             for record in split(body, int(time.time() * 1000), "bench"):
-                pending.append(await producer.send(kafka.topic("inbound"), record.value,
-                                                   key=record.key))
+                pending.append(
+                    await producer.send(kafka.topic("inbound"), record.value, key=record.key)
+                )
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
@@ -106,5 +115,3 @@ async def processors_rate(settings: Settings, events: int) -> float:
     runtime = CountingApp(settings, BatchProcessor(processor, ProcessorMetrics.create()))
     runtime.clock = Clock(events)
     return await run_app(runtime.app, runtime.clock, timeout_s=events / 200 + 60)
-
-

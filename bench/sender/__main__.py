@@ -29,8 +29,8 @@ import orjson
 
 from hookstream.embedded import processes
 from hookstream.embedded.broker import EmbeddedBroker
-from hookstream.kafka import ensure_topics, new_consumer, new_producer
-from hookstream.settings import KafkaSettings, SenderSettings
+from hookstream.runtime.kafka import ensure_topics, new_consumer, new_producer
+from hookstream.runtime.settings import KafkaSettings, SenderSettings
 from schemas.analytics import DeliveryResult, decode_fact
 from schemas.commands import OutboundCommand, command_id_for
 from senders.graph import GraphClient, _fast_missing_sniffio
@@ -47,17 +47,29 @@ class Env:
 
 
 def kafka_for(env: Env, prefix: str) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=env.broker, topic_prefix=prefix, partitions=8,
-                         enable_idempotence=False, request_timeout_s=30.0)
+    return KafkaSettings(
+        bootstrap_servers=env.broker,
+        topic_prefix=prefix,
+        partitions=8,
+        enable_idempotence=False,
+        request_timeout_s=30.0,
+    )
 
 
 def commands(pages: int, count: int, run: str) -> list[OutboundCommand]:
     users = max(1, 64 // pages)
     now = int(time.time() * 1000)
-    return [OutboundCommand(
-        command_id=command_id_for(f"{run}-{i}", 0), page_id=str(10_000 + i % pages),
-        recipient_id=f"u{(i // pages) % users}", created_at_ms=now, message={"text": f"m{i}"},
-        conversation_id=f"{10_000 + i % pages}:u{(i // pages) % users}") for i in range(count)]
+    return [
+        OutboundCommand(
+            command_id=command_id_for(f"{run}-{i}", 0),
+            page_id=str(10_000 + i % pages),
+            recipient_id=f"u{(i // pages) % users}",
+            created_at_ms=now,
+            message={"text": f"m{i}"},
+            conversation_id=f"{10_000 + i % pages}:u{(i // pages) % users}",
+        )
+        for i in range(count)
+    ]
 
 
 async def produce(kafka: KafkaSettings, batch: list[OutboundCommand], rate: float = 0.0) -> None:
@@ -70,17 +82,25 @@ async def produce(kafka: KafkaSettings, batch: list[OutboundCommand], rate: floa
                 ahead = started + index / rate - time.monotonic()
                 if ahead > 0:
                     await asyncio.sleep(ahead)
-                c = OutboundCommand(**{**{f: getattr(c, f) for f in c.__dataclass_fields__},
-                                       "created_at_ms": int(time.time() * 1000)})
-            futures.append(await producer.send(kafka.topic("outbound"), c.encode(),
-                                               key=c.conversation_id.encode()))
+                c = OutboundCommand(
+                    **{
+                        **{f: getattr(c, f) for f in c.__dataclass_fields__},
+                        "created_at_ms": int(time.time() * 1000),
+                    }
+                )
+            futures.append(
+                await producer.send(
+                    kafka.topic("outbound"), c.encode(), key=c.conversation_id.encode()
+                )
+            )
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
 
 
-async def delivered_facts(kafka: KafkaSettings, expected: int, timeout_s: float
-                          ) -> list[DeliveryResult]:
+async def delivered_facts(
+    kafka: KafkaSettings, expected: int, timeout_s: float
+) -> list[DeliveryResult]:
     consumer = new_consumer(kafka, kafka.topic("analytics"), group_id=None)
     await consumer.start()
     facts: list[DeliveryResult] = []
@@ -99,13 +119,21 @@ async def delivered_facts(kafka: KafkaSettings, expected: int, timeout_s: float
 
 def start_sender(env: Env, kafka: KafkaSettings, rate_per_page: float):  # type: ignore[no-untyped-def]
     child_env = {
-        **os.environ, "KAFKA_BOOTSTRAP_SERVERS": env.broker,
-        "HOOKSTREAM_TOPIC_PREFIX": kafka.topic_prefix, "KAFKA_ENABLE_IDEMPOTENCE": "false",
-        "GRAPH_API_BASE_URL": env.sandbox_url, "HOOKSTREAM_PAGES_FILE": str(env.pages_file),
-        "HOOKSTREAM_PAGE_RATE_PER_S": str(rate_per_page), "HOOKSTREAM_LOG_LEVEL": "WARNING",
-        "HOOKSTREAM_SENDER_SESSION_TIMEOUT_S": "3", "HOOKSTREAM_SENDER_GROUP": "bench"}
-    return processes.spawn([sys.executable, "-m", "hookstream", "sender", "--port",
-                            str(processes.free_port())], env=child_env)
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": env.broker,
+        "HOOKSTREAM_TOPIC_PREFIX": kafka.topic_prefix,
+        "KAFKA_ENABLE_IDEMPOTENCE": "false",
+        "GRAPH_API_BASE_URL": env.sandbox_url,
+        "HOOKSTREAM_PAGES_FILE": str(env.pages_file),
+        "HOOKSTREAM_PAGE_RATE_PER_S": str(rate_per_page),
+        "HOOKSTREAM_LOG_LEVEL": "WARNING",
+        "HOOKSTREAM_SENDER_SESSION_TIMEOUT_S": "3",
+        "HOOKSTREAM_SENDER_GROUP": "bench",
+    }
+    return processes.spawn(
+        [sys.executable, "-m", "hookstream", "sender", "--port", str(processes.free_port())],
+        env=child_env,
+    )
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -117,8 +145,9 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-async def run_case(env: Env, pages: int, count: int, rate_per_page: float, offered: float = 0.0,
-                   senders: int = 1) -> dict[str, float]:
+async def run_case(
+    env: Env, pages: int, count: int, rate_per_page: float, offered: float = 0.0, senders: int = 1
+) -> dict[str, float]:
     kafka = kafka_for(env, f"b{uuid.uuid4().hex[:8]}.")
     await ensure_topics(kafka)
     batch = commands(pages, count, kafka.topic_prefix)
@@ -140,8 +169,12 @@ async def run_case(env: Env, pages: int, count: int, rate_per_page: float, offer
     finished = sorted(f.finished_at_ms for f in facts)
     span_s = max(0.001, (finished[-1] - finished[0]) / 1000) if finished else 1.0
     latencies = sorted(f.latency_ms for f in facts)
-    figures = {"delivered": len(facts), "per_s": round(len(facts) / span_s, 1),
-               "p50_ms": _pct(latencies, 50), "p99_ms": _pct(latencies, 99)}
+    figures = {
+        "delivered": len(facts),
+        "per_s": round(len(facts) / span_s, 1),
+        "p50_ms": _pct(latencies, 50),
+        "p99_ms": _pct(latencies, 99),
+    }
     if offered:  # a backlog's CPU would count the wait for the group join
         figures["sender_cpu_pct"] = round(cpu_pct, 1)
     return figures
@@ -156,8 +189,9 @@ def _pct(values: list[int], pct: int) -> float:
 BODY = {"recipient": {"id": "u1"}, "messaging_type": "RESPONSE", "message": {"text": "hello"}}
 
 
-async def closed_loop(post: Callable[[int], Awaitable[object]], count: int,
-                      concurrency: int = 64) -> dict[str, float]:
+async def closed_loop(
+    post: Callable[[int], Awaitable[object]], count: int, concurrency: int = 64
+) -> dict[str, float]:
     """`count` calls, `concurrency` at a time: calls/s and this process's CPU per call (the
     sandbox runs in its own process)."""
     queue = list(range(count))
@@ -169,8 +203,11 @@ async def closed_loop(post: Callable[[int], Awaitable[object]], count: int,
     started, cpu_before = time.monotonic(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed, cpu_s = time.monotonic() - started, time.process_time() - cpu_before
-    return {"delivered": count, "per_s": round(count / elapsed, 1),
-            "client_cpu_us_per_call": round(1e6 * cpu_s / count, 1)}
+    return {
+        "delivered": count,
+        "per_s": round(count / elapsed, 1),
+        "client_cpu_us_per_call": round(1e6 * cpu_s / count, 1),
+    }
 
 
 async def graph_baseline(url: str, count: int) -> dict[str, float]:
@@ -189,8 +226,12 @@ async def stock_httpx_baseline(url: str, count: int, pools: int = 16) -> dict[st
     limits = httpx.Limits(max_connections=64 // pools)
     clients = [httpx.AsyncClient(base_url=url, limits=limits) for _ in range(pools)]
     try:
-        return await closed_loop(lambda i: clients[i % pools].post(
-            f"/v24.0/{10_000}/messages", params={"access_token": TOKEN}, content=body), count)
+        return await closed_loop(
+            lambda i: clients[i % pools].post(
+                f"/v24.0/{10_000}/messages", params={"access_token": TOKEN}, content=body
+            ),
+            count,
+        )
     finally:
         for client in clients:
             await client.aclose()
@@ -199,30 +240,39 @@ async def stock_httpx_baseline(url: str, count: int, pools: int = 16) -> dict[st
 async def main(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     work = Path(tempfile.mkdtemp(prefix="bench-sender-"))
     pages_file = work / "pages.yaml"
-    pages_file.write_text("pages:\n" + "".join(
-        f'  "{10_000 + i}": {{access_token: {TOKEN}}}\n' for i in range(100)))
+    pages_file.write_text(
+        "pages:\n" + "".join(f'  "{10_000 + i}": {{access_token: {TOKEN}}}\n' for i in range(100))
+    )
     sandbox_port = processes.free_port()
     with EmbeddedBroker(log_path=work / "broker.log") as broker:
         sandbox = processes.spawn(
             [sys.executable, "-m", "hookstream", "sandbox", "--port", str(sandbox_port)],
-            env={**os.environ, "HOOKSTREAM_PAGES_FILE": str(pages_file),
-                 "HOOKSTREAM_LOG_LEVEL": "WARNING"})
+            env={
+                **os.environ,
+                "HOOKSTREAM_PAGES_FILE": str(pages_file),
+                "HOOKSTREAM_LOG_LEVEL": "WARNING",
+            },
+        )
         try:
             url = f"http://127.0.0.1:{sandbox_port}"
             await wait_port(sandbox_port)
             env = Env(broker.bootstrap_servers, url, pages_file)
             n = args.commands
-            results = {"graph_client_only": await graph_baseline(url, n * 2),
-                       "stock_httpx_16_pools_of_4": await stock_httpx_baseline(url, n)}
+            results = {
+                "graph_client_only": await graph_baseline(url, n * 2),
+                "stock_httpx_16_pools_of_4": await stock_httpx_baseline(url, n),
+            }
             results["sender_1_page_default_250_per_s"] = await run_case(env, 1, n // 8, 250.0)
             results["sender_1_page_unlimited"] = await run_case(env, 1, n, 1e6)
             results["sender_100_pages"] = await run_case(env, 100, n, 250.0)
             for rate in (args.rate // 2, args.rate):
                 results[f"sender_100_pages_offered_{rate}_per_s"] = await run_case(
-                    env, 100, int(rate * args.seconds), 250.0, offered=rate)
+                    env, 100, int(rate * args.seconds), 250.0, offered=rate
+                )
             if args.scale_out:
                 results[f"2_senders_100_pages_offered_{args.rate}_per_s"] = await run_case(
-                    env, 100, int(args.rate * args.seconds), 250.0, offered=args.rate, senders=2)
+                    env, 100, int(args.rate * args.seconds), 250.0, offered=args.rate, senders=2
+                )
         finally:
             processes.stop(sandbox)
     return results
@@ -238,13 +288,17 @@ async def wait_port(port: int, timeout_s: float = 30.0) -> None:
 
 def report(results: dict[str, dict[str, float]]) -> None:
     base = results["graph_client_only"]["per_s"]
-    print(f"{'case':<40} {'delivered':>9} {'per s':>9} {'vs client':>9} {'p50 ms':>8} "
-          f"{'p99 ms':>8} {'CPU %':>6}")
+    print(
+        f"{'case':<40} {'delivered':>9} {'per s':>9} {'vs client':>9} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'CPU %':>6}"
+    )
     nan = float("nan")
     for name, figures in results.items():
-        print(f"{name:<40} {figures['delivered']:>9.0f} {figures['per_s']:>9.1f} "
-              f"{figures['per_s'] / base:>9.2f} {figures.get('p50_ms', nan):>8.1f} "
-              f"{figures.get('p99_ms', nan):>8.1f} {figures.get('sender_cpu_pct', nan):>6.1f}")
+        print(
+            f"{name:<40} {figures['delivered']:>9.0f} {figures['per_s']:>9.1f} "
+            f"{figures['per_s'] / base:>9.2f} {figures.get('p50_ms', nan):>8.1f} "
+            f"{figures.get('p99_ms', nan):>8.1f} {figures.get('sender_cpu_pct', nan):>6.1f}"
+        )
     for name, figures in results.items():
         if "client_cpu_us_per_call" in figures:
             print(f"{name}: {figures['client_cpu_us_per_call']:.0f} us of client CPU per call")
@@ -255,8 +309,9 @@ if __name__ == "__main__":
     parser.add_argument("--commands", type=int, default=6000, help="backlog size per case")
     parser.add_argument("--rate", type=int, default=1000, help="offered commands/s")
     parser.add_argument("--seconds", type=float, default=8.0, help="duration at --rate")
-    parser.add_argument("--scale-out", action="store_true",
-                        help="also two sender processes in one group at --rate")
+    parser.add_argument(
+        "--scale-out", action="store_true", help="also two sender processes in one group at --rate"
+    )
     arguments = parser.parse_args()
     outcome = asyncio.run(main(arguments))
     report(outcome)

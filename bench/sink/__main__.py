@@ -30,11 +30,11 @@ from aiokafka import TopicPartition
 from clickhouse_connect.driver.client import Client
 
 from bench.sink.facts import encoded_facts
-from hookstream.clickhouse import connect, parse_clickhouse_url
 from hookstream.embedded.broker import EmbeddedBroker
-from hookstream.kafka import ensure_topics, new_producer
-from hookstream.metrics import new_registry
-from hookstream.settings import KafkaSettings, Settings, SinkSettings
+from hookstream.runtime.clickhouse import connect, parse_clickhouse_url
+from hookstream.runtime.kafka import ensure_topics, new_producer
+from hookstream.runtime.metrics import new_registry
+from hookstream.runtime.settings import KafkaSettings, Settings, SinkSettings
 from schemas.analytics import decode_fact
 from schemas.clickhouse import TABLE_COLUMNS, apply_migrations
 from sinks.decode import LAYOUTS
@@ -70,8 +70,9 @@ def insert_only(client: Client, db: str, values: list[tuple[bytes, bytes]]) -> f
     started = time.perf_counter()
     for table, rows in tables.items():
         for i in range(0, len(rows), BATCH):
-            client.insert(f"{db}.{table}", rows[i:i + BATCH],
-                          column_names=list(TABLE_COLUMNS[table]))
+            client.insert(
+                f"{db}.{table}", rows[i : i + BATCH], column_names=list(TABLE_COLUMNS[table])
+            )
     return time.perf_counter() - started
 
 
@@ -82,7 +83,7 @@ def bare_loader(client: Client, db: str, values: list[tuple[bytes, bytes]]) -> f
     started = time.perf_counter()
     for i in range(0, len(values), BATCH):
         tables: dict[str, list[tuple[Any, ...]]] = {}
-        for _, value in values[i:i + BATCH]:
+        for _, value in values[i : i + BATCH]:
             data = orjson.loads(value)
             layout = LAYOUTS[data["fact"]]
             tables.setdefault(layout.table, []).append(layout.mapper(layout.fields(data)))
@@ -100,14 +101,15 @@ class MemoryConsumer:
         self.chunks: list[dict[TopicPartition, list[Rec]]] = []
         for start in range(0, len(records), chunk):
             parts: dict[TopicPartition, list[Rec]] = {}
-            for r in records[start:start + chunk]:
+            for r in records[start : start + chunk]:
                 parts.setdefault(TopicPartition(r.topic, r.partition), []).append(r)
             self.chunks.append(parts)
         self.chunks.reverse()
         self.committed: dict[tuple[str, int], int] = {}
 
-    async def getmany(self, timeout_ms: int = 0,
-                      max_records: int = 0) -> dict[TopicPartition, list[Rec]]:
+    async def getmany(
+        self, timeout_ms: int = 0, max_records: int = 0
+    ) -> dict[TopicPartition, list[Rec]]:
         if not self.chunks:  # drained: wait for more like Kafka would, unless stopped
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout_ms / 1000)
@@ -120,8 +122,9 @@ class MemoryConsumer:
             self.stop.set()
 
 
-def sink_path(client: Client, db: str, values: list[tuple[bytes, bytes]],
-              checker: Client | None = None) -> float:
+def sink_path(
+    client: Client, db: str, values: list[tuple[bytes, bytes]], checker: Client | None = None
+) -> float:
     """The sink's own loop (AnalyticsSink.consume: decode, validate, batch, drop stored facts,
     insert with tokens, commit), fed from memory instead of Kafka; timed until all committed."""
     records = [Rec("bench.analytics", i % 8, i // 8, k, v) for i, (k, v) in enumerate(values)]
@@ -162,13 +165,12 @@ def side_by_side(path: Path, n: int, rounds: int) -> dict[str, Any]:
     in a rotating order, each starting on a quiet engine. Best round per path, and the median
     of the per-round sink/bare ratios."""
     client, checker = (connect(parse_clickhouse_url(f"chdb://{path}")) for _ in range(2))
-    run = {"insert": insert_only, "bare": bare_loader,
-           "sink": partial(sink_path, checker=checker)}
+    run = {"insert": insert_only, "bare": bare_loader, "sink": partial(sink_path, checker=checker)}
     times: dict[str, list[float]] = {name: [] for name in PATHS}
     try:
         for r in range(rounds):
             values = encoded_facts(n, f"r{r}")
-            order = PATHS[r % 3:] + PATHS[:r % 3]
+            order = PATHS[r % 3 :] + PATHS[: r % 3]
             for name in order:
                 apply_migrations(client, f"{name}{r}", 3650)
                 settle(client)
@@ -181,12 +183,17 @@ def side_by_side(path: Path, n: int, rounds: int) -> dict[str, Any]:
         checker.close()
     rate = {name: n / min(seconds) for name, seconds in times.items()}
     ratios = sorted(b / s for b, s in zip(times["bare"], times["sink"], strict=True))
-    return {"rows": n, "rounds": rounds, "insert_only_rows_per_s": round(rate["insert"]),
-            "bare_rows_per_s": round(rate["bare"]), "sink_rows_per_s": round(rate["sink"]),
-            "ratio": round(rate["sink"] / rate["bare"], 3),
-            "ratio_median_of_rounds": round(ratios[len(ratios) // 2], 3),
-            "ratio_vs_insert_only": round(rate["sink"] / rate["insert"], 3),
-            "rounds_rows_per_s": {name: [round(n / t) for t in ts] for name, ts in times.items()}}
+    return {
+        "rows": n,
+        "rounds": rounds,
+        "insert_only_rows_per_s": round(rate["insert"]),
+        "bare_rows_per_s": round(rate["bare"]),
+        "sink_rows_per_s": round(rate["sink"]),
+        "ratio": round(rate["sink"] / rate["bare"], 3),
+        "ratio_median_of_rounds": round(ratios[len(ratios) // 2], 3),
+        "ratio_vs_insert_only": round(rate["sink"] / rate["insert"], 3),
+        "rounds_rows_per_s": {name: [round(n / t) for t in ts] for name, ts in times.items()},
+    }
 
 
 async def produce(kafka: KafkaSettings, values: list[tuple[bytes, bytes]]) -> None:
@@ -194,8 +201,10 @@ async def produce(kafka: KafkaSettings, values: list[tuple[bytes, bytes]]) -> No
     await producer.start()
     try:
         for i in range(0, len(values), 5000):
-            sends = [await producer.send(kafka.topic("analytics"), value=v, key=k)
-                     for k, v in values[i:i + 5000]]
+            sends = [
+                await producer.send(kafka.topic("analytics"), value=v, key=k)
+                for k, v in values[i : i + 5000]
+            ]
             await asyncio.gather(*sends)
     finally:
         await producer.stop()
@@ -203,8 +212,12 @@ async def produce(kafka: KafkaSettings, values: list[tuple[bytes, bytes]]) -> No
 
 async def end_to_end(path: Path, n: int) -> dict[str, Any]:
     with EmbeddedBroker(log_path=path.parent / "broker.log") as broker:
-        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap_servers, topic_prefix="bench.",
-                              partitions=8, enable_idempotence=False)
+        kafka = KafkaSettings(
+            bootstrap_servers=broker.bootstrap_servers,
+            topic_prefix="bench.",
+            partitions=8,
+            enable_idempotence=False,
+        )
         await ensure_topics(kafka)
         await produce(kafka, encoded_facts(n, "e2e"))
         settings = Settings(kafka=kafka, sink=SinkSettings(clickhouse_url=f"chdb://{path}"))
@@ -222,8 +235,13 @@ async def end_to_end(path: Path, n: int) -> dict[str, Any]:
         stop.set()
         await task
     rate = n / elapsed
-    return {"rows": n, "seconds": round(elapsed, 2), "rows_per_s": round(rate),
-            "target_rows_per_s": TARGET_ROWS_PER_S, "x_target": round(rate / TARGET_ROWS_PER_S, 2)}
+    return {
+        "rows": n,
+        "seconds": round(elapsed, 2),
+        "rows_per_s": round(rate),
+        "target_rows_per_s": TARGET_ROWS_PER_S,
+        "x_target": round(rate / TARGET_ROWS_PER_S, 2),
+    }
 
 
 def main() -> None:
@@ -240,12 +258,16 @@ def main() -> None:
     sbs, e2e = figures["side_by_side"], figures["end_to_end"]
     print(f"insert only (rows pre-built):    {sbs['insert_only_rows_per_s']:>9,} rows/s")
     print(f"bare loader (parse+map+insert):  {sbs['bare_rows_per_s']:>9,} rows/s")
-    print(f"through the sink (same records): {sbs['sink_rows_per_s']:>9,} rows/s   "
-          f"ratio {sbs['ratio']:.2f} vs bare loader (target >= {TARGET_RATIO}; median of "
-          f"rounds {sbs['ratio_median_of_rounds']:.2f}), "
-          f"{sbs['ratio_vs_insert_only']:.2f} vs insert only")
-    print(f"end to end (broker -> sink -> chDB, {e2e['rows']:,} rows): "
-          f"{e2e['rows_per_s']:,} rows/s = {e2e['x_target']}x the 10,000 rows/s target")
+    print(
+        f"through the sink (same records): {sbs['sink_rows_per_s']:>9,} rows/s   "
+        f"ratio {sbs['ratio']:.2f} vs bare loader (target >= {TARGET_RATIO}; median of "
+        f"rounds {sbs['ratio_median_of_rounds']:.2f}), "
+        f"{sbs['ratio_vs_insert_only']:.2f} vs insert only"
+    )
+    print(
+        f"end to end (broker -> sink -> chDB, {e2e['rows']:,} rows): "
+        f"{e2e['rows_per_s']:,} rows/s = {e2e['x_target']}x the 10,000 rows/s target"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

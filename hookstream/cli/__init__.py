@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from aiokafka.errors import KafkaConnectionError
 
 from hookstream import __version__
-from hookstream.errors import ConfigError
-from hookstream.logging import configure_logging
-from hookstream.settings import Settings
+from hookstream.runtime.errors import ConfigError
+from hookstream.runtime.logging import configure_logging
+from hookstream.runtime.settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,9 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hookstream {args.command}: configuration error: {exc}", file=sys.stderr)
         return 2
     except KafkaConnectionError as exc:
-        print(f"hookstream {args.command}: Kafka at {settings.kafka.bootstrap_servers} failed: "
-              f"{exc} (is `hookstream up` running? else set KAFKA_BOOTSTRAP_SERVERS)",
-              file=sys.stderr)
+        print(
+            f"hookstream {args.command}: Kafka at {settings.kafka.bootstrap_servers} failed: "
+            f"{exc} (is `hookstream up` running? else set KAFKA_BOOTSTRAP_SERVERS)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130

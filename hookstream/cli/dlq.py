@@ -1,8 +1,8 @@
 """`hookstream dlq`: list, show and redrive dead letters.
 
-    hookstream dlq list [--reason R] [--page P] [--service S] [--since T] [--until T] [--json]
-    hookstream dlq show ID
-    hookstream dlq redrive (ID ... | --reason R | --page P | ... | --all) [--dry-run]
+hookstream dlq list [--reason R] [--page P] [--service S] [--since T] [--until T] [--json]
+hookstream dlq show ID
+hookstream dlq redrive (ID ... | --reason R | --page P | ... | --all) [--dry-run]
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import asdict
 
 import orjson
 
-from hookstream.ops.dlq import (
+from hookstream.ops.dlq_records import (
     LIST_HEADERS,
     Selection,
     describe,
@@ -22,11 +22,11 @@ from hookstream.ops.dlq import (
     plan_redrive,
     select,
 )
-from hookstream.ops.dlq_io import dead_letters, redrive, redriven_ids, unknown_ids
+from hookstream.ops.dlq_topic import dead_letters, redrive, redriven_ids, unknown_ids
 from hookstream.ops.errors import OpsError
-from hookstream.ops.replay import parse_position
+from hookstream.ops.replay_plan import parse_position
 from hookstream.ops.table import render_table
-from hookstream.settings import KafkaSettings, Settings
+from hookstream.runtime.settings import KafkaSettings, Settings
 
 
 def add_filters(parser: argparse.ArgumentParser) -> None:
@@ -63,8 +63,14 @@ def at_ms(text: str | None) -> int | None:
 
 
 def selection(args: argparse.Namespace) -> Selection:
-    return Selection(tuple(getattr(args, "ids", ()) or ()), args.reason, args.page, args.service,
-                     at_ms(args.since), at_ms(args.until))
+    return Selection(
+        tuple(getattr(args, "ids", ()) or ()),
+        args.reason,
+        args.page,
+        args.service,
+        at_ms(args.since),
+        at_ms(args.until),
+    )
 
 
 async def list_letters(args: argparse.Namespace, kafka: KafkaSettings) -> int:
@@ -77,8 +83,10 @@ async def list_letters(args: argparse.Namespace, kafka: KafkaSettings) -> int:
             sys.stdout.buffer.write(orjson.dumps(row) + b"\n")
         return 0
     print(render_table(list_rows(chosen, done), LIST_HEADERS) if chosen else "no dead letters")
-    print(f"{len(chosen)} of {len(letters)} dead letter(s)"
-          + (f"; {bad} record(s) on the dlq topic could not be decoded" if bad else ""))
+    print(
+        f"{len(chosen)} of {len(letters)} dead letter(s)"
+        + (f"; {bad} record(s) on the dlq topic could not be decoded" if bad else "")
+    )
     return 0
 
 

@@ -7,7 +7,7 @@ import argparse
 import uvicorn
 
 from hookstream.cli._common import add_listen_options
-from hookstream.settings import Settings
+from hookstream.runtime.settings import Settings
 from ingress.app import create_app
 
 
@@ -20,7 +20,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     settings.ingress.require()
     uvicorn.run(
-        create_app(settings), host=args.host, port=args.port, loop="uvloop", http="httptools",
-        log_level="warning", access_log=False, lifespan="on",
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
     )
     return 0

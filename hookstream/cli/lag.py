@@ -9,16 +9,27 @@ import sys
 from hookstream.ops.collect import LagCollector
 from hookstream.ops.table import as_json, as_text
 from hookstream.ops.tracker import StatusTracker
-from hookstream.settings import Settings
+from hookstream.runtime.settings import Settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("lag", help="consumer lag per group/topic/partition")
-    parser.add_argument("--group", action="append", default=[],
-                        help="only this group (repeatable); default: every pipeline group")
+    parser.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        help="only this group (repeatable); default: every pipeline group",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON document per refresh")
-    parser.add_argument("--watch", type=float, nargs="?", const=2.0, default=None,
-                        metavar="SECONDS", help="refresh every SECONDS (default 2) until Ctrl-C")
+    parser.add_argument(
+        "--watch",
+        type=float,
+        nargs="?",
+        const=2.0,
+        default=None,
+        metavar="SECONDS",
+        help="refresh every SECONDS (default 2) until Ctrl-C",
+    )
     parser.set_defaults(run=run)
 
 
@@ -33,8 +44,11 @@ async def show(args: argparse.Namespace, settings: Settings) -> None:
             if args.group:
                 keep = set(args.group)
                 snapshot = type(snapshot)(
-                    snapshot.at_ms, tuple(r for r in snapshot.rows if r.group in keep),
-                    tuple(g for g in snapshot.groups if g.group in keep), snapshot.topic_ends)
+                    snapshot.at_ms,
+                    tuple(r for r in snapshot.rows if r.group in keep),
+                    tuple(g for g in snapshot.groups if g.group in keep),
+                    snapshot.topic_ends,
+                )
             statuses = tracker.observe(snapshot)
             if args.json:
                 sys.stdout.buffer.write(as_json(snapshot, statuses) + b"\n")

@@ -6,13 +6,13 @@ import argparse
 import asyncio
 
 from hookstream.cli._common import add_listen_options
-from hookstream.metrics import new_registry
 from hookstream.ops.collect import LagCollector
 from hookstream.ops.exporter import LagState, collect_forever
 from hookstream.ops.exporter import register as register_metrics
 from hookstream.ops.tracker import StatusTracker
-from hookstream.service import ServiceHttp, run_service
-from hookstream.settings import Settings
+from hookstream.runtime.metrics import new_registry
+from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.settings import Settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -31,8 +31,9 @@ async def serve(args: argparse.Namespace, settings: Settings) -> None:
     async def work(stop: asyncio.Event) -> None:
         await collector.start()
         try:
-            await collect_forever(collector, StatusTracker(ops.status_window_s), state,
-                                  ops.lag_interval_s, stop)
+            await collect_forever(
+                collector, StatusTracker(ops.status_window_s), state, ops.lag_interval_s, stop
+            )
         finally:
             await collector.close()
 

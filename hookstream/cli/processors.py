@@ -7,8 +7,8 @@ import asyncio
 import os
 
 from hookstream.cli._common import add_listen_options
-from hookstream.service import ServiceHttp, run_service
-from hookstream.settings import Settings
+from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.settings import Settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:

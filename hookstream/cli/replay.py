@@ -1,9 +1,9 @@
 """`hookstream replay`: reprocess a topic range for a consumer group.
 
-    hookstream replay --group G --topic inbound --from 2026-11-23T10:00Z [--to ...]   # the plan
-    hookstream replay ... --execute [--wait]     # apply it (the group must be stopped)
-    hookstream replay --group G --progress       # follow the recorded replay
-    hookstream replay --group G --clear          # forget the group's replay bound
+hookstream replay --group G --topic inbound --from 2026-11-23T10:00Z [--to ...]   # the plan
+hookstream replay ... --execute [--wait]     # apply it (the group must be stopped)
+hookstream replay --group G --progress       # follow the recorded replay
+hookstream replay --group G --clear          # forget the group's replay bound
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import argparse
 import asyncio
 import sys
 
-from hookstream.kafka import PIPELINE_TOPICS
 from hookstream.ops.errors import OpsError
-from hookstream.ops.replay import ReplayPlan, parse_position, progress, render_bar, render_plan
-from hookstream.ops.replay_exec import committed, execute, load_plan, plan_replay, record_plan
-from hookstream.settings import KafkaSettings, Settings
+from hookstream.ops.replay_apply import committed, execute, plan_replay, record_plan
+from hookstream.ops.replay_plan import ReplayPlan, parse_position, progress, render_bar, render_plan
+from hookstream.runtime.kafka import PIPELINE_TOPICS
+from hookstream.runtime.replay_bound import load_plan
+from hookstream.runtime.settings import KafkaSettings, Settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,16 +26,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--topic", help="topic (a pipeline name like inbound, or a full name)")
     parser.add_argument("--from", dest="start", help="ISO 8601 time, offset or 'earliest'")
     parser.add_argument("--to", dest="stop", help="end of the range (exclusive): time or offset")
-    parser.add_argument("--partition", type=int, action="append", default=[],
-                        help="only this partition (repeatable)")
+    parser.add_argument(
+        "--partition",
+        type=int,
+        action="append",
+        default=[],
+        help="only this partition (repeatable)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the plan only (default)")
     mode.add_argument("--execute", action="store_true", help="apply the plan")
     mode.add_argument("--progress", action="store_true", help="follow the recorded replay")
     mode.add_argument("--clear", action="store_true", help="remove the group's replay bound")
     parser.add_argument("--wait", action="store_true", help="with --execute: follow progress")
-    parser.add_argument("--timeout", type=float, default=0.0,
-                        help="stop following after SECONDS (0: until done or Ctrl-C)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=0.0,
+        help="stop following after SECONDS (0: until done or Ctrl-C)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -73,8 +83,14 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
     if not args.topic or not args.start:
         raise OpsError("--topic and --from are required to plan a replay")
     stop = parse_position(args.stop) if args.stop else None
-    plan = await plan_replay(kafka, args.group, topic_name(kafka, args.topic),
-                             parse_position(args.start), stop, args.partition)
+    plan = await plan_replay(
+        kafka,
+        args.group,
+        topic_name(kafka, args.topic),
+        parse_position(args.start),
+        stop,
+        args.partition,
+    )
     print(render_plan(plan))
     if not args.execute:
         print("dry run: nothing changed; add --execute to apply")

@@ -13,14 +13,14 @@ import os
 import uvloop
 
 from hookstream.cli._common import add_listen_options
-from hookstream.errors import ConfigError
-from hookstream.metrics import new_registry
-from hookstream.pages import load_pages
-from hookstream.service import ServiceHttp, run_service
-from hookstream.settings import Settings
-from senders.sandbox.app import Sandbox, sandbox_tokens
-from senders.sandbox.faults import FaultConfigError, parse_faults
-from senders.sandbox.front import SendFront
+from hookstream.runtime.errors import ConfigError
+from hookstream.runtime.metrics import new_registry
+from hookstream.runtime.pages import load_pages
+from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.settings import Settings
+from hookstream.sandbox.app import Sandbox, sandbox_tokens
+from hookstream.sandbox.faults import FaultConfigError, parse_faults
+from hookstream.sandbox.front import SendFront
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -41,8 +41,13 @@ def build_sandbox(settings: Settings) -> Sandbox:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     sandbox = build_sandbox(settings)
-    http = ServiceHttp(args.host, args.port, new_registry(), routes=sandbox.routes(),
-                       front=lambda app: SendFront(sandbox, app))
+    http = ServiceHttp(
+        args.host,
+        args.port,
+        new_registry(),
+        routes=sandbox.routes(),
+        front=lambda app: SendFront(sandbox, app),
+    )
 
     async def idle(stop: asyncio.Event) -> None:
         await stop.wait()

@@ -9,9 +9,9 @@ import os
 import uvloop
 
 from hookstream.cli._common import add_listen_options
-from hookstream.pages import load_pages
-from hookstream.service import ServiceHttp, run_service
-from hookstream.settings import Settings
+from hookstream.runtime.pages import load_pages
+from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.settings import Settings
 from senders.service import Sender
 
 

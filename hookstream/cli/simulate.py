@@ -8,7 +8,7 @@ import asyncio
 import orjson
 
 from hookstream.embedded.stack import DEV_DEFAULTS
-from hookstream.settings import Settings
+from hookstream.runtime.settings import Settings
 from hookstream.simulate.runner import run_load
 from hookstream.simulate.traffic import TrafficModel
 
@@ -30,10 +30,20 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     secrets = settings.ingress.app_secrets
     secret = secrets[0].reveal() if secrets else DEV_DEFAULTS["HOOKSTREAM_APP_SECRETS"]
-    model = TrafficModel(pages=args.pages, users=args.users, duplicate_rate=args.duplicates,
-                         seed=args.seed)
-    result = asyncio.run(run_load(args.url, secret, model, args.rate, args.duration,
-                                  args.concurrency, progress=not args.json))
+    model = TrafficModel(
+        pages=args.pages, users=args.users, duplicate_rate=args.duplicates, seed=args.seed
+    )
+    result = asyncio.run(
+        run_load(
+            args.url,
+            secret,
+            model,
+            args.rate,
+            args.duration,
+            args.concurrency,
+            progress=not args.json,
+        )
+    )
     summary = result.summary()
     if args.json:
         print(orjson.dumps(summary).decode())

@@ -7,10 +7,10 @@ import argparse
 import asyncio
 
 from hookstream.cli._common import add_listen_options
-from hookstream.clickhouse import parse_clickhouse_url
-from hookstream.metrics import new_registry
-from hookstream.service import ServiceHttp, run_service
-from hookstream.settings import Settings
+from hookstream.runtime.clickhouse import parse_clickhouse_url
+from hookstream.runtime.metrics import new_registry
+from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.settings import Settings
 from sinks.api import stats_route
 from sinks.service import AnalyticsSink
 from sinks.tuning import tune_gc

@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 import orjson
 
-from hookstream.clickhouse import (
+from hookstream.runtime.clickhouse import (
     ClickHouseTarget,
     ClickHouseUnavailable,
     connect,
     parse_clickhouse_url,
 )
-from hookstream.settings import Settings
+from hookstream.runtime.settings import Settings
 from sinks.retry import short_error
 from sinks.stats import StatsRange, compute_stats, render_text
 
@@ -66,20 +66,29 @@ def stats_range(args: argparse.Namespace, now_ms: int) -> StatsRange:
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("stats", help="headline analytics numbers from ClickHouse")
-    parser.add_argument("--from", dest="from_", default="1h",
-                        help="start: ISO time, epoch ms, or a duration ago like 15m/2h/7d (1h)")
+    parser.add_argument(
+        "--from",
+        dest="from_",
+        default="1h",
+        help="start: ISO time, epoch ms, or a duration ago like 15m/2h/7d (1h)",
+    )
     parser.add_argument("--to", default="now", help="end (default now)")
     parser.add_argument("--page", default="", help="only this page id")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-    parser.add_argument("--sink-url", default="",
-                        help="a running sink to ask (default HOOKSTREAM_SINK_URL or :9102)")
+    parser.add_argument(
+        "--sink-url",
+        default="",
+        help="a running sink to ask (default HOOKSTREAM_SINK_URL or :9102)",
+    )
     parser.set_defaults(run=run)
 
 
 def ask_sink(url: str, rng: StatsRange) -> dict[str, Any] | None:
     """The sink's answer, or None when no sink listens there."""
     params: dict[str, str | int] = {
-        "from_ms": rng.from_ms, "to_ms": rng.to_ms, "page": rng.page_id or "",
+        "from_ms": rng.from_ms,
+        "to_ms": rng.to_ms,
+        "page": rng.page_id or "",
     }
     try:
         response = httpx.get(f"{url}/api/stats", params=params, timeout=30.0)
@@ -87,8 +96,9 @@ def ask_sink(url: str, rng: StatsRange) -> dict[str, Any] | None:
         return None
     body: dict[str, Any] = response.json()
     if response.status_code != 200:
-        raise StatsUnavailable(f"the sink at {url} answered {response.status_code}: "
-                               f"{body.get('error', '')}")
+        raise StatsUnavailable(
+            f"the sink at {url} answered {response.status_code}: {body.get('error', '')}"
+        )
     return body
 
 
@@ -97,8 +107,10 @@ def query_directly(target: ClickHouseTarget, rng: StatsRange) -> dict[str, Any]:
     try:
         return compute_stats(client, target.database, rng)
     except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
-        raise StatsUnavailable(f"querying {target.describe()} failed (has `hookstream sink` "
-                               f"created the schema?): {short_error(exc)}") from None
+        raise StatsUnavailable(
+            f"querying {target.describe()} failed (has `hookstream sink` "
+            f"created the schema?): {short_error(exc)}"
+        ) from None
     finally:
         client.close()
 
@@ -123,6 +135,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except (argparse.ArgumentTypeError, StatsUnavailable, ClickHouseUnavailable) as exc:
         print(f"hookstream stats: {exc}", file=sys.stderr)
         return 1
-    print(orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode() if args.json
-          else render_text(stats))
+    print(
+        orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode()
+        if args.json
+        else render_text(stats)
+    )
     return 0

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from hookstream.kafka import PIPELINE_TOPICS, ensure_topics, wait_for_broker
-from hookstream.settings import Settings
+from hookstream.runtime.kafka import PIPELINE_TOPICS, ensure_topics, wait_for_broker
+from hookstream.runtime.settings import Settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hookstream.embedded.stack import run_stack, stack_from_environment
-from hookstream.settings import Settings
+from hookstream.runtime.settings import Settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hookstream.embedded import processes
-from hookstream.errors import ConfigError, HookstreamError
+from hookstream.runtime.errors import ConfigError, HookstreamError
 
 
 def broker_binary() -> Path:
@@ -46,11 +46,20 @@ class EmbeddedBroker:
         if not self.port:
             self.port = processes.free_port(self.host)
         url = f"tcp://{self.host}:{self.port}"
-        argv = [str(broker_binary()), "broker", "--listener-url", url,
-                "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        argv = [
+            str(broker_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
         if self.log_path is None:
-            self._process = processes.spawn(argv, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL)
+            self._process = processes.spawn(
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
         else:
             with self.log_path.open("ab") as sink:  # the child keeps its own descriptor
                 self._process = processes.spawn(argv, stdout=sink, stderr=sink)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from typing import IO
+
+from hookstream.runtime.ports import free_port, port_open
+
+__all__ = ["free_port", "pause", "port_open", "resume", "spawn", "stop"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -54,17 +57,3 @@ def pause(process: subprocess.Popen[bytes]) -> None:
 
 def resume(process: subprocess.Popen[bytes]) -> None:
     os.kill(process.pid, signal.SIGCONT)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_open(host: str, port: int, timeout_s: float = 0.2) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False

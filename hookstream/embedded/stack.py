@@ -19,9 +19,9 @@ from pathlib import Path
 
 from hookstream.embedded import processes
 from hookstream.embedded.broker import EmbeddedBroker
-from hookstream.kafka import ensure_topics
-from hookstream.logging import event, get_logger
-from hookstream.settings import Settings
+from hookstream.runtime.kafka import ensure_topics
+from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.settings import Settings
 
 log = get_logger("up")
 
@@ -86,8 +86,16 @@ class Stack:
         settings = Settings.from_env(env)
         asyncio.run(ensure_topics(settings.kafka))
         for spec in self.services:
-            argv = [sys.executable, "-m", "hookstream", spec.name,
-                    "--host", self.host, "--port", str(spec.port)]
+            argv = [
+                sys.executable,
+                "-m",
+                "hookstream",
+                spec.name,
+                "--host",
+                self.host,
+                "--port",
+                str(spec.port),
+            ]
             self.children[spec.name] = processes.spawn(argv, env=env)
         self._wait_healthy()
 
@@ -115,18 +123,26 @@ class Stack:
         self.broker.stop()
 
     def banner(self) -> str:
-        lines = [f"hookstream is up (broker {self.broker.bootstrap_servers}, "
-                 f"{self.partitions} partitions, state in {self.state_dir}/)"]
+        lines = [
+            f"hookstream is up (broker {self.broker.bootstrap_servers}, "
+            f"{self.partitions} partitions, state in {self.state_dir}/)"
+        ]
         for spec in self.services:
             urls = " ".join(f"http://{self.host}:{spec.port}{path}" for path in spec.paths)
             lines.append(f"  {spec.name:<13} {spec.what:<22} {urls}")
-        lines.append("  dev secrets: app secret 'dev-app-secret', verify token 'dev-verify-token',"
-                     " API key 'dev-api-key' (override with HOOKSTREAM_* variables)")
-        lines.append(f"  try: hookstream simulate --url http://{self.host}:8000/webhook "
-                     "--rate 200 --duration 10")
+        lines.append(
+            "  dev secrets: app secret 'dev-app-secret', verify token 'dev-verify-token',"
+            " API key 'dev-api-key' (override with HOOKSTREAM_* variables)"
+        )
+        lines.append(
+            f"  try: hookstream simulate --url http://{self.host}:8000/webhook "
+            "--rate 200 --duration 10"
+        )
         if self.broker.port != DEFAULT_KAFKA_PORT:
-            lines.append(f"  port {DEFAULT_KAFKA_PORT} was taken: for the CLI tools, export "
-                         f"KAFKA_BOOTSTRAP_SERVERS={self.broker.bootstrap_servers}")
+            lines.append(
+                f"  port {DEFAULT_KAFKA_PORT} was taken: for the CLI tools, export "
+                f"KAFKA_BOOTSTRAP_SERVERS={self.broker.bootstrap_servers}"
+            )
         lines.append("Ctrl-C stops everything.")
         return "\n".join(lines)
 
@@ -156,8 +172,13 @@ def run_stack(stack: Stack) -> int:
 
 
 def stack_from_environment(settings: Settings, partitions: int, host: str) -> Stack:
-    return Stack(settings_env=dict(os.environ), partitions=partitions, host=host,
-                 state_dir=settings.state_dir, broker=EmbeddedBroker(port=preferred_port(host)))
+    return Stack(
+        settings_env=dict(os.environ),
+        partitions=partitions,
+        host=host,
+        state_dir=settings.state_dir,
+        broker=EmbeddedBroker(port=preferred_port(host)),
+    )
 
 
 def preferred_port(host: str) -> int:

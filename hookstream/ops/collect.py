@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from hookstream.kafka import PIPELINE_TOPICS, new_admin, new_consumer
 from hookstream.ops.errors import OpsError
 from hookstream.ops.lag import PartitionLag, partition_lag
 from hookstream.ops.offsets import record_timestamps
-from hookstream.settings import KafkaSettings
+from hookstream.runtime.kafka import PIPELINE_TOPICS, new_admin, new_consumer
+from hookstream.runtime.settings import KafkaSettings
 
 
 @dataclass(frozen=True)
@@ -127,16 +127,27 @@ class LagCollector:
         stamps = await self.oldest_stamps(commits, ends)
         now_ms = int(time.time() * 1000)
         rows = tuple(
-            partition_lag(g, tp.topic, tp.partition, c.get(tp), ends[tp],
-                          stamps.get((tp, c[tp])) if tp in c else None, now_ms)
-            for g, c in sorted(commits.items()) for tp in tps if tp in c
+            partition_lag(
+                g,
+                tp.topic,
+                tp.partition,
+                c.get(tp),
+                ends[tp],
+                stamps.get((tp, c[tp])) if tp in c else None,
+                now_ms,
+            )
+            for g, c in sorted(commits.items())
+            for tp in tps
+            if tp in c
         )
         infos = tuple(await describe_groups(self.admin, sorted(commits)))
         topic_ends = tuple((tp.topic, tp.partition, ends[tp]) for tp in tps)
         return Snapshot(now_ms, rows, infos, topic_ends)
 
     async def oldest_stamps(
-        self, commits: dict[str, dict[TopicPartition, int]], ends: dict[TopicPartition, int],
+        self,
+        commits: dict[str, dict[TopicPartition, int]],
+        ends: dict[TopicPartition, int],
     ) -> dict[tuple[TopicPartition, int], int]:
         """The time of the record at each committed offset that has lag (cached per offset)."""
         wanted = {(tp, off) for c in commits.values() for tp, off in c.items() if off < ends[tp]}

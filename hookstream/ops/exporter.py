@@ -15,11 +15,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from hookstream.logging import event, get_logger
 from hookstream.ops.collect import LagCollector, Snapshot
 from hookstream.ops.lag import sums
 from hookstream.ops.status import Status
 from hookstream.ops.tracker import StatusTracker
+from hookstream.runtime.logging import event, get_logger
 
 log = get_logger("lag-exporter")
 
@@ -37,19 +37,32 @@ def families(state: LagState) -> list[Metric]:
     """The metrics of one snapshot (pure: a snapshot in, metric families out)."""
     group_labels = ["consumergroup", "topic", "partition"]
     lag = GaugeMetricFamily("kafka_consumergroup_lag", "Lag in messages", labels=group_labels)
-    current = GaugeMetricFamily("kafka_consumergroup_current_offset", "Committed offset",
-                                labels=group_labels)
-    seconds = GaugeMetricFamily("kafka_consumergroup_lag_seconds",
-                                "Age of the oldest unconsumed record", labels=group_labels)
-    lag_sum = GaugeMetricFamily("kafka_consumergroup_lag_sum", "Lag in messages over partitions",
-                                labels=["consumergroup", "topic"])
-    seconds_max = GaugeMetricFamily("kafka_consumergroup_lag_seconds_max",
-                                    "Oldest unconsumed record over partitions",
-                                    labels=["consumergroup", "topic"])
-    end = GaugeMetricFamily("kafka_topic_partition_current_offset", "End offset of a partition",
-                            labels=["topic", "partition"])
-    members = GaugeMetricFamily("kafka_consumergroup_members", "Live members of the group",
-                                labels=["consumergroup"])
+    current = GaugeMetricFamily(
+        "kafka_consumergroup_current_offset", "Committed offset", labels=group_labels
+    )
+    seconds = GaugeMetricFamily(
+        "kafka_consumergroup_lag_seconds",
+        "Age of the oldest unconsumed record",
+        labels=group_labels,
+    )
+    lag_sum = GaugeMetricFamily(
+        "kafka_consumergroup_lag_sum",
+        "Lag in messages over partitions",
+        labels=["consumergroup", "topic"],
+    )
+    seconds_max = GaugeMetricFamily(
+        "kafka_consumergroup_lag_seconds_max",
+        "Oldest unconsumed record over partitions",
+        labels=["consumergroup", "topic"],
+    )
+    end = GaugeMetricFamily(
+        "kafka_topic_partition_current_offset",
+        "End offset of a partition",
+        labels=["topic", "partition"],
+    )
+    members = GaugeMetricFamily(
+        "kafka_consumergroup_members", "Live members of the group", labels=["consumergroup"]
+    )
     status = GaugeMetricFamily("kafka_consumergroup_status", STATUS_HELP, labels=["consumergroup"])
     up = GaugeMetricFamily("hookstream_lag_exporter_up", "1 if the last collection succeeded")
     snap = state.snapshot
@@ -87,7 +100,10 @@ def register(registry: CollectorRegistry, state: LagState) -> None:
 
 
 async def collect_forever(
-    collector: LagCollector, tracker: StatusTracker, state: LagState, interval_s: float,
+    collector: LagCollector,
+    tracker: StatusTracker,
+    state: LagState,
+    interval_s: float,
     stop: asyncio.Event,
 ) -> None:
     """Collect until `stop`; a failed round is logged and counted, the next one tries again."""
@@ -98,8 +114,14 @@ async def collect_forever(
             state.snapshot, state.failures = snapshot, 0
         except Exception as exc:  # noqa: BLE001 - a broker hiccup must not stop the exporter
             state.failures += 1
-            event(log, "lag_collect_failed", logging.WARNING, error=type(exc).__name__,
-                  detail=str(exc)[:200], failures=state.failures)
+            event(
+                log,
+                "lag_collect_failed",
+                logging.WARNING,
+                error=type(exc).__name__,
+                detail=str(exc)[:200],
+                failures=state.failures,
+            )
         try:
             await asyncio.wait_for(stop.wait(), interval_s)
         except TimeoutError:

@@ -43,12 +43,19 @@ def seconds_behind(lag: int, oldest_ts_ms: int | None, now_ms: int) -> float:
 
 
 def partition_lag(
-    group: str, topic: str, partition: int, committed: int | None, end: int,
-    oldest_ts_ms: int | None, now_ms: int, beginning: int = 0,
+    group: str,
+    topic: str,
+    partition: int,
+    committed: int | None,
+    end: int,
+    oldest_ts_ms: int | None,
+    now_ms: int,
+    beginning: int = 0,
 ) -> PartitionLag:
     lag = messages_behind(committed, end, beginning)
-    return PartitionLag(group, topic, partition, committed, end, lag,
-                        seconds_behind(lag, oldest_ts_ms, now_ms))
+    return PartitionLag(
+        group, topic, partition, committed, end, lag, seconds_behind(lag, oldest_ts_ms, now_ms)
+    )
 
 
 def sums(rows: Iterable[PartitionLag]) -> list[GroupLagSum]:

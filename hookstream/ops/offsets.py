@@ -16,7 +16,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 
 async def record_timestamps(
-    consumer: AIOKafkaConsumer, positions: dict[TopicPartition, int], timeout_s: float = 2.0,
+    consumer: AIOKafkaConsumer,
+    positions: dict[TopicPartition, int],
+    timeout_s: float = 2.0,
 ) -> dict[TopicPartition, int]:
     """The timestamp (ms) of the record at each given offset; missing where none came back."""
     if not positions:
@@ -49,7 +51,9 @@ async def record_timestamp(
 
 
 async def offsets_for_time(
-    consumer: AIOKafkaConsumer, tps: Iterable[TopicPartition], at_ms: int,
+    consumer: AIOKafkaConsumer,
+    tps: Iterable[TopicPartition],
+    at_ms: int,
 ) -> dict[TopicPartition, int]:
     """Per partition the first offset whose record time is >= at_ms (the end if there is none)."""
     tps = list(tps)
@@ -68,8 +72,9 @@ async def offsets_for_time(
     return result
 
 
-async def _holds(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, begin: int,
-                 at_ms: int) -> bool:
+async def _holds(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, begin: int, at_ms: int
+) -> bool:
     here = await record_timestamp(consumer, tp, offset)
     if here is None or here < at_ms:
         return False
@@ -80,7 +85,11 @@ async def _holds(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, be
 
 
 async def _search(
-    consumer: AIOKafkaConsumer, tp: TopicPartition, low: int, high: int, at_ms: int,
+    consumer: AIOKafkaConsumer,
+    tp: TopicPartition,
+    low: int,
+    high: int,
+    at_ms: int,
 ) -> int:
     """Binary search of the first offset in [low, high) with a timestamp >= at_ms."""
     while low < high:

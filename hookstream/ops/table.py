@@ -14,15 +14,24 @@ HEADERS = ("GROUP", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "LAG_SECOND
 
 def render_table(rows: Sequence[Sequence[str]], headers: Sequence[str] = HEADERS) -> str:
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip()
-             for line in [headers, *rows]]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip()
+        for line in [headers, *rows]
+    ]
     return "\n".join(lines)
 
 
 def lag_rows(snapshot: Snapshot) -> list[list[str]]:
     return [
-        [r.group, r.topic, str(r.partition), "-" if r.committed is None else str(r.committed),
-         str(r.end), str(r.lag), f"{r.lag_seconds:.1f}"]
+        [
+            r.group,
+            r.topic,
+            str(r.partition),
+            "-" if r.committed is None else str(r.committed),
+            str(r.end),
+            str(r.lag),
+            f"{r.lag_seconds:.1f}",
+        ]
         for r in snapshot.rows
     ]
 
@@ -48,14 +57,24 @@ def as_json(snapshot: Snapshot, statuses: Mapping[str, Status]) -> bytes:
     document = {
         "at_ms": snapshot.at_ms,
         "partitions": [
-            {"group": r.group, "topic": r.topic, "partition": r.partition,
-             "committed": r.committed, "end": r.end, "lag": r.lag,
-             "lag_seconds": round(r.lag_seconds, 3)}
+            {
+                "group": r.group,
+                "topic": r.topic,
+                "partition": r.partition,
+                "committed": r.committed,
+                "end": r.end,
+                "lag": r.lag,
+                "lag_seconds": round(r.lag_seconds, 3),
+            }
             for r in snapshot.rows
         ],
         "groups": [
-            {"group": g.group, "state": g.state, "members": g.members,
-             "status": statuses[g.group].name if g.group in statuses else None}
+            {
+                "group": g.group,
+                "state": g.state,
+                "members": g.members,
+                "status": statuses[g.group].name if g.group in statuses else None,
+            }
             for g in snapshot.groups
         ],
     }

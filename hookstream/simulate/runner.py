@@ -58,13 +58,16 @@ def _progress(result: LoadResult, total: int, width: int = 30) -> str:
     done = result.sent
     filled = int(width * done / total) if total else width
     ordered = sorted(result.latencies_s[-2000:])
-    return (f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
-            f"ok={result.statuses['200']} 503={result.statuses['503']} "
-            f"err={result.statuses['error']} p99={percentile(ordered, 99) * 1000:.1f}ms ")
+    return (
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
+        f"ok={result.statuses['200']} 503={result.statuses['503']} "
+        f"err={result.statuses['error']} p99={percentile(ordered, 99) * 1000:.1f}ms "
+    )
 
 
-async def _one(client: httpx.AsyncClient, url: str, secret: str, body: bytes,
-               result: LoadResult) -> None:
+async def _one(
+    client: httpx.AsyncClient, url: str, secret: str, body: bytes, result: LoadResult
+) -> None:
     headers = {"content-type": "application/json", "x-hub-signature-256": sign(body, secret)}
     started = time.perf_counter()
     try:
@@ -76,8 +79,15 @@ async def _one(client: httpx.AsyncClient, url: str, secret: str, body: bytes,
     result.statuses[status] += 1
 
 
-async def run_load(url: str, secret: str, model: TrafficModel, rate: float, duration_s: float,
-                   concurrency: int = 64, progress: bool = True) -> LoadResult:
+async def run_load(
+    url: str,
+    secret: str,
+    model: TrafficModel,
+    rate: float,
+    duration_s: float,
+    concurrency: int = 64,
+    progress: bool = True,
+) -> LoadResult:
     total = max(1, int(rate * duration_s))
     result, gate = LoadResult(), asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)

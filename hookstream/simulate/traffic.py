@@ -14,11 +14,25 @@ import orjson
 
 # (kind, weight): roughly what a busy inbox sees.
 KIND_MIX = (
-    ("text", 62), ("keyword", 8), ("postback", 4), ("quick_reply", 4), ("image", 3),
-    ("read", 8), ("delivery", 8), ("reaction", 3),
+    ("text", 62),
+    ("keyword", 8),
+    ("postback", 4),
+    ("quick_reply", 4),
+    ("image", 3),
+    ("read", 8),
+    ("delivery", 8),
+    ("reaction", 3),
 )
-TEXTS = ("hi", "hello there", "are you open today?", "thanks!", "I need help with my order",
-         "ok", "can I talk to someone", "\u00e4\u00f6\u00fc / special chars")
+TEXTS = (
+    "hi",
+    "hello there",
+    "are you open today?",
+    "thanks!",
+    "I need help with my order",
+    "ok",
+    "can I talk to someone",
+    "\u00e4\u00f6\u00fc / special chars",
+)
 
 
 @dataclass
@@ -78,8 +92,14 @@ def _payload(kind: str, mid: str, rng: random.Random, now: int) -> dict[str, Any
     if kind == "quick_reply":
         return {"message": {"mid": mid, "text": "Buy", "quick_reply": {"payload": "BUY"}}}
     if kind == "image":
-        return {"message": {"mid": mid, "attachments": [
-            {"type": "image", "payload": {"url": f"https://example.invalid/{mid}.png"}}]}}
+        return {
+            "message": {
+                "mid": mid,
+                "attachments": [
+                    {"type": "image", "payload": {"url": f"https://example.invalid/{mid}.png"}}
+                ],
+            }
+        }
     if kind == "reaction":
         return {"reaction": {"mid": mid, "action": "react", "reaction": "love", "emoji": "\u2764"}}
     mark = {"watermark": now}

@@ -22,15 +22,17 @@ import yaml
 from aiokafka import TopicPartition
 
 from hookstream.embedded import processes
-from hookstream.kafka import new_consumer
-from hookstream.settings import KafkaSettings
-from tests.integration.conftest_ops import commit_as_group, produce_one_per_batch
+from hookstream.runtime.kafka import new_consumer
+from hookstream.runtime.settings import KafkaSettings
+from tests.support.ops_rig import commit_as_group, produce_one_per_batch
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("prometheus") is None,
-                       reason="prometheus not installed (Debian package `prometheus`)"),
+    pytest.mark.skipif(
+        shutil.which("prometheus") is None,
+        reason="prometheus not installed (Debian package `prometheus`)",
+    ),
 ]
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
@@ -39,8 +41,12 @@ ALERT = "HookstreamConsumerLagHigh"
 
 def lag_rule_for_test(path: Path) -> Path:
     """alerts.yml's lag rule with a 3-record threshold and a 3 s `for:`."""
-    rule = next(r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]
-                if r.get("alert") == ALERT)
+    rule = next(
+        r
+        for g in yaml.safe_load(RULES.read_text())["groups"]
+        for r in g["rules"]
+        if r.get("alert") == ALERT
+    )
     assert rule["expr"].endswith("> 1000")
     rule = {**rule, "expr": rule["expr"].removesuffix("> 1000") + "> 3", "for": "3s"}
     path.write_text(yaml.safe_dump({"groups": [{"name": "test", "rules": [rule]}]}))
@@ -62,13 +68,22 @@ def wait_http(url: str, timeout_s: float = 30.0) -> None:
 @pytest.fixture
 def exporter(kafka_settings: KafkaSettings, tmp_path: Path) -> Iterator[str]:
     port = processes.free_port()
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-           "HOOKSTREAM_TOPIC_PREFIX": kafka_settings.topic_prefix,
-           "KAFKA_ENABLE_IDEMPOTENCE": "false", "HOOKSTREAM_LAG_TOPICS": "inbound",
-           "HOOKSTREAM_LAG_INTERVAL_S": "0.5", "HOOKSTREAM_LAG_STATUS_WINDOW_S": "3"}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "HOOKSTREAM_TOPIC_PREFIX": kafka_settings.topic_prefix,
+        "KAFKA_ENABLE_IDEMPOTENCE": "false",
+        "HOOKSTREAM_LAG_TOPICS": "inbound",
+        "HOOKSTREAM_LAG_INTERVAL_S": "0.5",
+        "HOOKSTREAM_LAG_STATUS_WINDOW_S": "3",
+    }
     log = (tmp_path / "exporter.log").open("wb")
-    child = processes.spawn([sys.executable, "-m", "hookstream", "lag-exporter", "--port",
-                             str(port)], env=env, stdout=log, stderr=log)
+    child = processes.spawn(
+        [sys.executable, "-m", "hookstream", "lag-exporter", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/readyz")
         yield f"127.0.0.1:{port}"
@@ -80,16 +95,26 @@ def exporter(kafka_settings: KafkaSettings, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def prometheus(exporter: str, tmp_path: Path) -> Iterator[str]:
     port = processes.free_port()
-    config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-              "rule_files": [str(lag_rule_for_test(tmp_path / "rules.yml"))],
-              "scrape_configs": [{"job_name": "hookstream-lag-exporter",
-                                  "static_configs": [{"targets": [exporter]}]}]}
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(lag_rule_for_test(tmp_path / "rules.yml"))],
+        "scrape_configs": [
+            {"job_name": "hookstream-lag-exporter", "static_configs": [{"targets": [exporter]}]}
+        ],
+    }
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
     log = (tmp_path / "prometheus.log").open("wb")
     binary = shutil.which("prometheus") or "prometheus"
-    child = processes.spawn([binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
+    child = processes.spawn(
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=log,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/-/ready")
         yield f"http://127.0.0.1:{port}"
@@ -100,12 +125,16 @@ def prometheus(exporter: str, tmp_path: Path) -> Iterator[str]:
 
 async def alert_states(client: httpx.AsyncClient, base: str, group: str) -> set[str]:
     answer = (await client.get(f"{base}/api/v1/alerts")).json()
-    return {a["state"] for a in answer["data"]["alerts"]
-            if a["labels"].get("alertname") == ALERT and a["labels"].get("consumergroup") == group}
+    return {
+        a["state"]
+        for a in answer["data"]["alerts"]
+        if a["labels"].get("alertname") == ALERT and a["labels"].get("consumergroup") == group
+    }
 
 
-async def wait_state(client: httpx.AsyncClient, base: str, group: str, wanted: str | None,
-                     timeout_s: float = 60.0) -> None:
+async def wait_state(
+    client: httpx.AsyncClient, base: str, group: str, wanted: str | None, timeout_s: float = 60.0
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while loop.time() < deadline:
@@ -141,7 +170,8 @@ async def consume_to_end(settings: KafkaSettings, group: str, tp: TopicPartition
 
 
 async def test_lag_alert_pending_firing_resolved(
-    kafka_settings: KafkaSettings, prometheus: str,
+    kafka_settings: KafkaSettings,
+    prometheus: str,
 ) -> None:
     topic = kafka_settings.topic("inbound")
     tp = TopicPartition(topic, 0)
@@ -154,15 +184,22 @@ async def test_lag_alert_pending_firing_resolved(
         try:
             await wait_state(client, prometheus, group, "pending")
             await wait_state(client, prometheus, group, "firing")
-            status = (await client.get(f"{prometheus}/api/v1/query", params={
-                "query": f'kafka_consumergroup_status{{consumergroup="{group}"}}'})).json()
+            status = (
+                await client.get(
+                    f"{prometheus}/api/v1/query",
+                    params={"query": f'kafka_consumergroup_status{{consumergroup="{group}"}}'},
+                )
+            ).json()
             assert [r["value"][1] for r in status["data"]["result"]] == ["3"]  # STOP
         finally:
             producer_task.cancel()
             await asyncio.gather(producer_task, return_exceptions=True)
         await consume_to_end(kafka_settings, group, tp)
         await wait_state(client, prometheus, group, None)
-        lag = (await client.get(f"{prometheus}/api/v1/query", params={
-            "query": f'kafka_consumergroup_lag_sum{{consumergroup="{group}"}}'})).json()
+        lag = (
+            await client.get(
+                f"{prometheus}/api/v1/query",
+                params={"query": f'kafka_consumergroup_lag_sum{{consumergroup="{group}"}}'},
+            )
+        ).json()
         assert [float(r["value"][1]) for r in lag["data"]["result"]] == [0.0]
-

@@ -21,8 +21,14 @@ pytestmark = pytest.mark.skipif(
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("promtool") or "promtool"
-    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60,  # noqa: S603
-                          cwd=PROMETHEUS_DIR, check=False)
+    return subprocess.run(
+        [binary, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,  # noqa: S603
+        cwd=PROMETHEUS_DIR,
+        check=False,
+    )
 
 
 def test_rules_are_valid() -> None:
@@ -42,10 +48,18 @@ def test_rule_unit_tests_pass(rule_test: Path) -> None:
 
 
 def test_every_alert_has_a_unit_test() -> None:
-    alerts = {rule["alert"] for group in yaml.safe_load(RULES.read_text())["groups"]
-              for rule in group["rules"] if "alert" in rule}
-    tested = {case["alertname"] for path in RULE_TESTS
-              for test in yaml.safe_load(path.read_text())["tests"]
-              for case in test.get("alert_rule_test", []) if case.get("exp_alerts")}
+    alerts = {
+        rule["alert"]
+        for group in yaml.safe_load(RULES.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    tested = {
+        case["alertname"]
+        for path in RULE_TESTS
+        for test in yaml.safe_load(path.read_text())["tests"]
+        for case in test.get("alert_rule_test", [])
+        if case.get("exp_alerts")
+    }
     assert alerts - tested == set()
     assert len(alerts) >= 8

@@ -15,10 +15,8 @@ from clickhouse_connect.driver.client import Client
 from sinks.batch import Batch, Source
 from sinks.rows import row_for
 from sinks.writer import ClickHouseWriter
-from tests.integration.conftest_sink import (  # noqa: F401 - fixtures
+from tests.support.sink_rig import (
     BASE_MS,
-    ch,
-    chdb_url,
     dead,
     delivery,
     message,
@@ -34,10 +32,14 @@ INTERVAL_S = 60
 
 def expand(sql: str, page: str) -> str:
     """The grafana-clickhouse-datasource macros, then the dashboard variables."""
-    sql = re.sub(r"\$__timeFilter\((\w+)\)",
-                 rf"\1 >= toDateTime({FROM_S}) AND \1 <= toDateTime({TO_S})", sql)
-    sql = re.sub(r"\$__timeInterval\((\w+)\)",
-                 rf"toStartOfInterval(toDateTime(\1), INTERVAL {INTERVAL_S} second)", sql)
+    sql = re.sub(
+        r"\$__timeFilter\((\w+)\)", rf"\1 >= toDateTime({FROM_S}) AND \1 <= toDateTime({TO_S})", sql
+    )
+    sql = re.sub(
+        r"\$__timeInterval\((\w+)\)",
+        rf"toStartOfInterval(toDateTime(\1), INTERVAL {INTERVAL_S} second)",
+        sql,
+    )
     sql = sql.replace("$__fromTime", f"toDateTime({FROM_S})")
     sql = sql.replace("$__toTime", f"toDateTime({TO_S})")
     sql = sql.replace("$__interval_s", str(INTERVAL_S))
@@ -47,8 +49,11 @@ def expand(sql: str, page: str) -> str:
 
 
 def queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
-    found = [(f"variable {v['name']}", v["query"]) for v in dashboard["templating"]["list"]
-             if v["type"] == "query"]
+    found = [
+        (f"variable {v['name']}", v["query"])
+        for v in dashboard["templating"]["list"]
+        if v["type"] == "query"
+    ]
     for panel in dashboard["panels"]:
         assert panel.get("targets"), f"panel {panel['title']!r} has no query"
         found += [(f"{panel['title']} [{t['refId']}]", t["rawSql"]) for t in panel["targets"]]
@@ -56,7 +61,7 @@ def queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def with_data(ch: Client) -> Client:  # noqa: F811
+def with_data(ch: Client) -> Client:
     facts: list = [message(i, "1001", "message", BASE_MS + i * 20_000) for i in range(10)]  # type: ignore[type-arg]
     facts += [message(20 + i, "2002", "postback", BASE_MS) for i in range(3)]
     facts += [reply(i, "1001", BASE_MS) for i in range(5)]
@@ -81,15 +86,22 @@ def test_there_are_dashboards_and_they_use_the_provisioned_datasource() -> None:
             for t in panel["targets"]:
                 assert t["datasource"] == {"type": source["type"], "uid": source["uid"]}
     titles = " ".join(p["title"] for p in json.loads(DASHBOARDS[0].read_text())["panels"])
-    for needle in ("Traffic by page and kind", "p50 / p95 / p99", "2 s objective",
-                   "errors by code", "Top pages", "DLQ volume"):
+    for needle in (
+        "Traffic by page and kind",
+        "p50 / p95 / p99",
+        "2 s objective",
+        "errors by code",
+        "Top pages",
+        "DLQ volume",
+    ):
         assert needle in titles
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 @pytest.mark.parametrize("page", ["__all", "1001"])
-def test_every_panel_query_runs_and_finds_the_data(path: Path, page: str,
-                                                    with_data: Client) -> None:
+def test_every_panel_query_runs_and_finds_the_data(
+    path: Path, page: str, with_data: Client
+) -> None:
     for name, sql in queries(json.loads(path.read_text())):
         try:
             result = with_data.query(expand(sql, page))

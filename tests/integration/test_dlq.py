@@ -8,10 +8,10 @@ import orjson
 import pytest
 
 from hookstream.cli import main
-from hookstream.kafka import new_producer
-from hookstream.settings import KafkaSettings
+from hookstream.runtime.kafka import new_producer
+from hookstream.runtime.settings import KafkaSettings
 from schemas.dlq import dead_letter_for
-from tests.kafka_helpers import read_topic
+from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -32,20 +32,29 @@ async def hookstream(*argv: str) -> int:
 async def put_dead_letters(settings: KafkaSettings) -> list[str]:
     inbound = settings.topic("inbound")
     letters = [
-        dead_letter_for(topic=inbound, partition=1, offset=10 + i, key=f"1001:u{i}".encode(),
-                        value=orjson.dumps({"n": i}), reason=reason, error=f"cannot {i}",
-                        service="processors", failed_at_ms=1_795_000_000_000 + i * 60_000,
-                        page_id=page)
-        for i, (reason, page) in enumerate([("invalid_envelope", "1001"),
-                                             ("unknown_page", "2002"),
-                                             ("invalid_envelope", "3003")])
+        dead_letter_for(
+            topic=inbound,
+            partition=1,
+            offset=10 + i,
+            key=f"1001:u{i}".encode(),
+            value=orjson.dumps({"n": i}),
+            reason=reason,
+            error=f"cannot {i}",
+            service="processors",
+            failed_at_ms=1_795_000_000_000 + i * 60_000,
+            page_id=page,
+        )
+        for i, (reason, page) in enumerate(
+            [("invalid_envelope", "1001"), ("unknown_page", "2002"), ("invalid_envelope", "3003")]
+        )
     ]
     producer = new_producer(settings, linger_ms=0)
     await producer.start()
     try:
         for dead in letters:
-            await producer.send_and_wait(settings.topic("dlq"), dead.encode(),
-                                         key=(dead.key or "").encode())
+            await producer.send_and_wait(
+                settings.topic("dlq"), dead.encode(), key=(dead.key or "").encode()
+            )
         await producer.send_and_wait(settings.topic("dlq"), b"not json", key=b"x")
     finally:
         await producer.stop()
@@ -53,7 +62,8 @@ async def put_dead_letters(settings: KafkaSettings) -> list[str]:
 
 
 async def test_list_show_and_redrive_once(
-    cli_env: KafkaSettings, capsys: pytest.CaptureFixture[str],
+    cli_env: KafkaSettings,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     settings = cli_env
     ids = await put_dead_letters(settings)
@@ -74,8 +84,10 @@ async def test_list_show_and_redrive_once(
     assert await hookstream("dlq", "redrive", "--reason", "invalid_envelope") == 0
     assert "redrove 2 record(s)" in capsys.readouterr().out
     redriven = await read_topic(settings, "inbound", expected=2)
-    assert sorted((r.key, r.value) for r in redriven) == [(b"1001:u0", b'{"n":0}'),
-                                                           (b"1001:u2", b'{"n":2}')]
+    assert sorted((r.key, r.value) for r in redriven) == [
+        (b"1001:u0", b'{"n":0}'),
+        (b"1001:u2", b'{"n":2}'),
+    ]
 
     # again, by id and by filter: nothing is sent twice
     assert await hookstream("dlq", "redrive", ids[0], ids[2]) == 0
@@ -92,7 +104,8 @@ async def test_list_show_and_redrive_once(
 
 
 async def test_redrive_needs_a_selection(
-    cli_env: KafkaSettings, capsys: pytest.CaptureFixture[str],
+    cli_env: KafkaSettings,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert await hookstream("dlq", "redrive") == 1
     assert "select dead letters" in capsys.readouterr().err

@@ -9,15 +9,15 @@ import httpx
 import orjson
 import pytest
 
-from hookstream.kafka import CachedPartitioner
-from hookstream.settings import Settings
+from hookstream.runtime.kafka import CachedPartitioner
+from hookstream.runtime.settings import Settings
 from ingress.app import create_app
 from ingress.signature import sign
 from schemas.envelope import decode_envelope
 from tests.conftest import TEST_SECRET, TEST_VERIFY_TOKEN
-from tests.fixtures.meta_samples import CHANGES, IG, INSTAGRAM, MESSENGER, PAGE, T_S
-from tests.http_helpers import serve
-from tests.kafka_helpers import read_topic
+from tests.support.http import serve
+from tests.support.kafka import read_topic
+from tests.support.meta_samples import CHANGES, IG, INSTAGRAM, MESSENGER, PAGE, T_S
 
 pytestmark = pytest.mark.integration
 

@@ -10,14 +10,14 @@ import httpx
 import pytest
 
 from hookstream.embedded.broker import EmbeddedBroker
-from hookstream.kafka import ensure_topics
+from hookstream.runtime.kafka import ensure_topics
 from ingress.app import create_app
 from ingress.signature import sign
 from schemas.envelope import decode_envelope
 from tests.conftest import TEST_SECRET, kafka_settings_for, settings_for
-from tests.fixtures.meta_samples import one_message_body
-from tests.http_helpers import serve, wait_until
-from tests.kafka_helpers import read_topic
+from tests.support.http import serve, wait_until
+from tests.support.kafka import read_topic
+from tests.support.meta_samples import one_message_body
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,8 +12,8 @@ from aiokafka import TopicPartition
 from hookstream.cli import main
 from hookstream.ops.collect import LagCollector
 from hookstream.ops.table import as_json
-from hookstream.settings import KafkaSettings
-from tests.integration.conftest_ops import commit_as_group, produce_one_per_batch
+from hookstream.runtime.settings import KafkaSettings
+from tests.support.ops_rig import commit_as_group, produce_one_per_batch
 
 pytestmark = pytest.mark.integration
 
@@ -23,8 +23,9 @@ async def test_exact_lag_in_messages_and_seconds(kafka_settings: KafkaSettings) 
     start_ms = int(time.time() * 1000) - 60_000
     await produce_one_per_batch(kafka_settings, topic, {0: 6, 1: 3}, start_ms=start_ms)
     group = f"{kafka_settings.topic_prefix}processors"
-    await commit_as_group(kafka_settings, group,
-                          {TopicPartition(topic, 0): 2, TopicPartition(topic, 1): 3})
+    await commit_as_group(
+        kafka_settings, group, {TopicPartition(topic, 0): 2, TopicPartition(topic, 1): 3}
+    )
     others = [f"{kafka_settings.topic_prefix}sink", f"{kafka_settings.topic_prefix}sender"]
     for other in others:  # several groups: described one by one (embedded broker defect)
         await commit_as_group(kafka_settings, other, {TopicPartition(topic, 0): 6})
@@ -49,13 +50,21 @@ async def test_exact_lag_in_messages_and_seconds(kafka_settings: KafkaSettings) 
     ends = {(t, p): e for t, p, e in snapshot.topic_ends}
     assert ends[(topic, 0)] == 6 and ends[(kafka_settings.topic("outbound"), 0)] == 0
     document = orjson.loads(as_json(snapshot, {}))
-    assert {"group": group, "topic": topic, "partition": 0, "committed": 2, "end": 6,
-            "lag": 4}.items() <= next(
-        p for p in document["partitions"] if p["group"] == group and p["partition"] == 0).items()
+    assert {
+        "group": group,
+        "topic": topic,
+        "partition": 0,
+        "committed": 2,
+        "end": 6,
+        "lag": 4,
+    }.items() <= next(
+        p for p in document["partitions"] if p["group"] == group and p["partition"] == 0
+    ).items()
 
 
 async def test_lag_command_prints_the_table_and_json(
-    kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch,
+    kafka_settings: KafkaSettings,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     topic = kafka_settings.topic("outbound")

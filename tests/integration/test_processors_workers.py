@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from hookstream.settings import KafkaSettings
+from hookstream.runtime.settings import KafkaSettings
 from ingress.splitter import split
 from schemas.commands import command_id_for, decode_command
-from tests.integration.processors_helpers import (
+from tests.support.processors_rig import (
     PAGE,
     Service,
     chunks,
@@ -44,7 +44,8 @@ def expected_order(user: int) -> list[str]:
 
 
 async def test_two_workers_one_killed_and_restarted_lose_nothing_and_keep_ids(
-    kafka_settings: KafkaSettings, tmp_path: Path,
+    kafka_settings: KafkaSettings,
+    tmp_path: Path,
 ) -> None:
     env = service_env(kafka_settings, tmp_path)
     first = Service("processors-a", env, tmp_path).start()
@@ -54,17 +55,19 @@ async def test_two_workers_one_killed_and_restarted_lose_nothing_and_keep_ids(
         await asyncio.gather(first.ready(), second.ready())
         cut = len(records) * 2 // 3
         await produce(kafka_settings, records[:cut])
-        await collect(kafka_settings, "outbound", lambda r: len(r) >= len(records) // 4,
-                      settle_s=0)
+        await collect(kafka_settings, "outbound", lambda r: len(r) >= len(records) // 4, settle_s=0)
         first.kill()  # mid-stream: a third of the input is not even produced yet
         await produce(kafka_settings, records[cut:])
         first.start()
         await first.ready()
         wanted = {cid for user in range(USERS) for cid in expected_order(user)}
         outbound = await collect(
-            kafka_settings, "outbound",
+            kafka_settings,
+            "outbound",
             lambda r: wanted <= {decode_command(x.value).command_id for x in r},
-            timeout_s=120, settle_s=2.0)
+            timeout_s=120,
+            settle_s=2.0,
+        )
     finally:
         first.stop()
         second.stop()
@@ -80,6 +83,7 @@ async def test_two_workers_one_killed_and_restarted_lose_nothing_and_keep_ids(
         assert first_seen[f"{PAGE}:w{user}"] == expected_order(user)
     duplicates = {cid for cid in ids if ids.count(cid) > 1}
     for cid in duplicates:  # a re-emitted command is the same command
-        copies = {(c.page_id, c.recipient_id, str(c.message)) for c in commands
-                  if c.command_id == cid}
+        copies = {
+            (c.page_id, c.recipient_id, str(c.message)) for c in commands if c.command_id == cid
+        }
         assert len(copies) == 1

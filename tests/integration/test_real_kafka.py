@@ -10,14 +10,14 @@ import httpx
 import orjson
 import pytest
 
-from hookstream.kafka import ensure_topics
+from hookstream.runtime.kafka import ensure_topics
 from ingress.app import create_app
 from ingress.signature import sign
 from schemas.envelope import decode_envelope
-from tests.brokers import docker_kafka, docker_unavailable_reason
 from tests.conftest import TEST_SECRET, kafka_settings_for, settings_for
-from tests.http_helpers import serve
-from tests.kafka_helpers import read_topic
+from tests.support.brokers import docker_kafka, docker_unavailable_reason
+from tests.support.http import serve
+from tests.support.kafka import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 

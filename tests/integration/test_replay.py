@@ -10,10 +10,10 @@ import pytest
 from aiokafka import TopicPartition
 
 from hookstream.cli import main
-from hookstream.kafka import new_consumer
-from hookstream.ops.bounded import admit, load_gate
-from hookstream.settings import KafkaSettings
-from tests.integration.conftest_ops import commit_as_group, produce_one_per_batch
+from hookstream.runtime.kafka import new_consumer
+from hookstream.runtime.replay_bound import admit, load_gate
+from hookstream.runtime.settings import KafkaSettings
+from tests.support.ops_rig import commit_as_group, produce_one_per_batch
 
 pytestmark = pytest.mark.integration
 
@@ -37,8 +37,9 @@ async def hookstream(*argv: str) -> int:
     return await asyncio.to_thread(main, list(argv))
 
 
-async def committed(settings: KafkaSettings, group: str, tps: list[TopicPartition]
-                    ) -> list[int | None]:
+async def committed(
+    settings: KafkaSettings, group: str, tps: list[TopicPartition]
+) -> list[int | None]:
     consumer = new_consumer(settings, group_id=group)
     await consumer.start()
     try:
@@ -47,8 +48,9 @@ async def committed(settings: KafkaSettings, group: str, tps: list[TopicPartitio
         await consumer.stop()
 
 
-async def consume_honoring_bounds(settings: KafkaSettings, group: str, tp: TopicPartition,
-                                  timeout_s: float = 30.0) -> list[int]:
+async def consume_honoring_bounds(
+    settings: KafkaSettings, group: str, tp: TopicPartition, timeout_s: float = 30.0
+) -> list[int]:
     """A pipeline-like consumer of `group` on one partition that honors replay bounds: it
     processes until the partition is paused (fresh group) or it reached the end."""
     gate = await load_gate(settings, group)
@@ -74,7 +76,8 @@ async def consume_honoring_bounds(settings: KafkaSettings, group: str, tp: Topic
 
 
 async def test_plan_then_execute_a_bounded_time_range(
-    cli_env: KafkaSettings, capsys: pytest.CaptureFixture[str],
+    cli_env: KafkaSettings,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     settings = cli_env
     topic = settings.topic("inbound")
@@ -82,8 +85,20 @@ async def test_plan_then_execute_a_bounded_time_range(
     await produce_one_per_batch(settings, topic, {0: 10, 1: 5}, start_ms=T0_MS)
     group = f"{settings.topic_prefix}processors"
     await commit_as_group(settings, group, {tp0: 8, tp1: 5})
-    window = ["--group", group, "--topic", "inbound", "--partition", "0", "--partition", "1",
-              "--from", iso(T0_MS + 4_500), "--to", iso(T0_MS + 7_500)]
+    window = [
+        "--group",
+        group,
+        "--topic",
+        "inbound",
+        "--partition",
+        "0",
+        "--partition",
+        "1",
+        "--from",
+        iso(T0_MS + 4_500),
+        "--to",
+        iso(T0_MS + 7_500),
+    ]
 
     assert await hookstream("replay", *window) == 0
     out = capsys.readouterr().out
@@ -103,22 +118,39 @@ async def test_plan_then_execute_a_bounded_time_range(
 
 
 async def test_replay_into_a_fresh_group_stops_at_the_bound(
-    cli_env: KafkaSettings, capsys: pytest.CaptureFixture[str],
+    cli_env: KafkaSettings,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     settings = cli_env
     topic = settings.topic("inbound")
     tp = TopicPartition(topic, 2)
     await produce_one_per_batch(settings, topic, {2: 6})
     fresh = f"{settings.topic_prefix}processors-v2"
-    assert await hookstream("replay", "--group", fresh, "--topic", "inbound", "--partition",
-                            "2", "--from", "1", "--to", "4", "--execute") == 0
+    assert (
+        await hookstream(
+            "replay",
+            "--group",
+            fresh,
+            "--topic",
+            "inbound",
+            "--partition",
+            "2",
+            "--from",
+            "1",
+            "--to",
+            "4",
+            "--execute",
+        )
+        == 0
+    )
     assert "- -> 1" in capsys.readouterr().out
     assert await consume_honoring_bounds(settings, fresh, tp) == [1, 2, 3]
     assert await committed(settings, fresh, [tp]) == [4]
 
 
 async def test_refuses_while_the_group_has_live_members(
-    cli_env: KafkaSettings, capsys: pytest.CaptureFixture[str],
+    cli_env: KafkaSettings,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     settings = cli_env
     topic = settings.topic("inbound")
@@ -126,8 +158,14 @@ async def test_refuses_while_the_group_has_live_members(
     await produce_one_per_batch(settings, topic, {0: 4})
     group = f"{settings.topic_prefix}live"
     # the embedded broker answers a first JoinGroup after a few seconds: a long request timeout
-    member = new_consumer(settings, topic, group_id=group, request_timeout_ms=30_000,
-                          session_timeout_ms=3000, heartbeat_interval_ms=1000)
+    member = new_consumer(
+        settings,
+        topic,
+        group_id=group,
+        request_timeout_ms=30_000,
+        session_timeout_ms=3000,
+        heartbeat_interval_ms=1000,
+    )
     await member.start()
     try:
         loop = asyncio.get_running_loop()
@@ -136,8 +174,9 @@ async def test_refuses_while_the_group_has_live_members(
             assert loop.time() < deadline, "the member never joined"
             await member.getmany(timeout_ms=200)
         await member.commit({tp: 3})
-        code = await hookstream("replay", "--group", group, "--topic", "inbound",
-                                "--from", "0", "--execute")
+        code = await hookstream(
+            "replay", "--group", group, "--topic", "inbound", "--from", "0", "--execute"
+        )
     finally:
         await member.stop()
     assert code == 1

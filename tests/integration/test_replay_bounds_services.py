@@ -9,9 +9,10 @@ import sys
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from hookstream.kafka import new_producer
-from hookstream.settings import KafkaSettings, Settings
-from tests.integration.conftest_sender import (
+from hookstream.runtime.kafka import new_producer
+from hookstream.runtime.settings import KafkaSettings, Settings
+from tests.support.kafka import read_topic
+from tests.support.sender_rig import (
     PAGE_A,
     command,
     make_pages,
@@ -21,9 +22,7 @@ from tests.integration.conftest_sender import (
     sent_messages,
     wait_for,
 )
-from tests.integration.conftest_sink import (  # noqa: F401 - fixtures
-    ch,
-    chdb_url,
+from tests.support.sink_rig import (
     encoded,
     message,
     metric,
@@ -32,7 +31,6 @@ from tests.integration.conftest_sink import (  # noqa: F401 - fixtures
     scalar,
     sink_settings,
 )
-from tests.kafka_helpers import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -116,8 +114,8 @@ async def test_sender_replays_only_the_bounded_range(kafka_settings: KafkaSettin
 
 async def test_sink_replays_only_the_bounded_range(
     kafka_settings: KafkaSettings,
-    chdb_url: str,  # noqa: F811 - the fixture imported above
-    ch: Client,  # noqa: F811
+    chdb_url: str,
+    ch: Client,
 ) -> None:
     facts = [(k or b"", v) for k, v in encoded([message(1000 + i) for i in range(RECORDS)])]
     await produce_singly(kafka_settings, "analytics", facts)

@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from hookstream.pages import load_pages
-from hookstream.settings import KafkaSettings, Settings
+from hookstream.runtime.pages import load_pages
+from hookstream.runtime.settings import KafkaSettings, Settings
 from ingress.splitter import split
 from schemas.commands import command_id_for, decode_command
 from schemas.envelope import decode_envelope
-from tests.integration.conftest_sender import (
+from tests.support.kafka import read_topic
+from tests.support.processors_rig import Service, produce, service_env, text_event
+from tests.support.sender_rig import (
     command_ids,
     running_sender,
     sandbox_and_url,
@@ -25,16 +27,12 @@ from tests.integration.conftest_sender import (
     sent_messages,
     wait_for,
 )
-from tests.integration.conftest_sink import (  # noqa: F401 - fixtures
-    ch,
-    chdb_url,
+from tests.support.sink_rig import (
     poll,
     running_sink,
     scalar,
     sink_settings,
 )
-from tests.integration.processors_helpers import Service, produce, service_env, text_event
-from tests.kafka_helpers import read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -87,8 +85,8 @@ def replay(env: dict[str, str], group: str, *extra: str) -> str:
 
 async def test_replaying_inbound_replans_but_sends_and_counts_nothing_twice(
     kafka_settings: KafkaSettings,
-    chdb_url: str,  # noqa: F811 - the fixture imported above
-    ch: Client,  # noqa: F811
+    chdb_url: str,
+    ch: Client,
     tmp_path: Path,
 ) -> None:
     env = service_env(kafka_settings, tmp_path)

@@ -14,14 +14,14 @@ import pytest
 import pytest_asyncio
 
 from hookstream.embedded.broker import EmbeddedBroker
-from hookstream.kafka import ensure_topics
-from hookstream.pages import PageConfig, PagesConfig
-from hookstream.settings import Secret, Settings
+from hookstream.runtime.kafka import ensure_topics
+from hookstream.runtime.pages import PageConfig, PagesConfig
+from hookstream.runtime.settings import Secret, Settings
+from hookstream.sandbox.app import Sandbox
 from schemas.commands import OutboundCommand
-from senders.sandbox.app import Sandbox
 from senders.service import Sender
 from tests.conftest import kafka_settings_for, settings_for
-from tests.integration.conftest_sender import (
+from tests.support.sender_rig import (
     command,
     command_ids,
     dead_letters,
@@ -85,15 +85,23 @@ def expected_texts(commands: list[OutboundCommand]) -> dict[str, list[object]]:
 
 
 async def test_order_per_conversation_under_temporary_errors(rig: Rig) -> None:
-    commands = [command(page, f"u{user}", i)
-                for i in range(15) for page in ORDER_PAGES for user in range(4)]
+    commands = [
+        command(page, f"u{user}", i) for i in range(15) for page in ORDER_PAGES for user in range(4)
+    ]
     for page in ORDER_PAGES:
-        await set_faults(rig.url, [{"page_id": page, "code": 2, "rate": 0.25},
-                                   {"page_id": page, "status": 502, "rate": 0.1},
-                                   {"page_id": page, "code": 1200, "rate": 0.05}])
+        await set_faults(
+            rig.url,
+            [
+                {"page_id": page, "code": 2, "rate": 0.25},
+                {"page_id": page, "status": 502, "rate": 0.1},
+                {"page_id": page, "code": 1200, "rate": 0.05},
+            ],
+        )
     await produce(rig.settings.kafka, commands)
-    await wait_for(lambda: sum(len(sent_messages(rig.sandbox, p)) for p in ORDER_PAGES)
-                   >= len(commands), "deliveries")
+    await wait_for(
+        lambda: sum(len(sent_messages(rig.sandbox, p)) for p in ORDER_PAGES) >= len(commands),
+        "deliveries",
+    )
     received = [m for p in ORDER_PAGES for m in sent_messages(rig.sandbox, p)]
     assert sorted(command_ids(received)) == sorted(c.command_id for c in commands)
     assert texts_by_conversation(received) == expected_texts(commands)
@@ -107,11 +115,18 @@ async def test_order_per_conversation_under_temporary_errors(rig: Rig) -> None:
 
 async def test_throttling_slows_the_page_down_and_recovers(rig: Rig) -> None:
     commands = [command(THROTTLED, f"t{user}", i) for i in range(10) for user in range(3)]
-    await set_faults(rig.url, [{"page_id": THROTTLED, "code": 613, "count": 4},
-                               {"page_id": THROTTLED, "code": 4, "count": 2}])
+    await set_faults(
+        rig.url,
+        [
+            {"page_id": THROTTLED, "code": 613, "count": 4},
+            {"page_id": THROTTLED, "code": 4, "count": 2},
+        ],
+    )
     await produce(rig.settings.kafka, commands)
-    await wait_for(lambda: len(sent_messages(rig.sandbox, THROTTLED)) >= len(commands),
-                   "throttled page delivered")
+    await wait_for(
+        lambda: len(sent_messages(rig.sandbox, THROTTLED)) >= len(commands),
+        "throttled page delivered",
+    )
     received = sent_messages(rig.sandbox, THROTTLED)
     assert texts_by_conversation(received) == expected_texts(commands)
     assert rig.sandbox.store.counts["error_613"] == 4
@@ -146,16 +161,21 @@ async def test_invalid_token_stops_one_page_and_not_the_others(rig: Rig) -> None
 
 
 async def test_permanent_errors_and_bad_input_go_to_dlq(rig: Rig) -> None:
-    await set_faults(rig.url, [{"page_id": PERMANENT, "code": 551, "count": 2},
-                               {"page_id": PERMANENT, "code": 10, "subcode": 2018278,
-                                "count": 1}])
+    await set_faults(
+        rig.url,
+        [
+            {"page_id": PERMANENT, "code": 551, "count": 2},
+            {"page_id": PERMANENT, "code": 10, "subcode": 2018278, "count": 1},
+        ],
+    )
     failing = [command(PERMANENT, f"p{user}", 0) for user in range(3)]
     await produce(rig.settings.kafka, failing)
     await wait_for(lambda: rig.sandbox.store.counts["error_10"] == 1, "permanent errors")
     await produce_raw(rig.settings.kafka, f"{PERMANENT}:p0".encode(), b"{not json")
     too_many = [{"content_type": "text", "title": f"q{i}", "payload": "Q"} for i in range(14)]
-    invalid = replace(command(PERMANENT, "p0", 1),
-                      message={"text": "hi", "quick_replies": too_many})
+    invalid = replace(
+        command(PERMANENT, "p0", 1), message={"text": "hi", "quick_replies": too_many}
+    )
     bad = [command("9999", "x", 0), command(NO_TOKEN, "x", 0), invalid]
     await produce(rig.settings.kafka, bad)
     after = command(PERMANENT, "p0", 2)  # behind the bad ones in the same conversation
@@ -163,23 +183,38 @@ async def test_permanent_errors_and_bad_input_go_to_dlq(rig: Rig) -> None:
     await wait_for(lambda: len(sent_messages(rig.sandbox, PERMANENT)) >= 1, "next delivered")
     assert command_ids(sent_messages(rig.sandbox, PERMANENT)) == [after.command_id]
     assert rig.sandbox.store.counts["error_551"] == 2  # never retried
-    reasons = sorted(d.reason for d in await dead_letters(rig.settings.kafka, expected=7)
-                     if d.page_id in (PERMANENT, NO_TOKEN, "9999", ""))
-    assert reasons == sorted(["person_unavailable", "person_unavailable", "outside_window",
-                              "invalid_command", "unknown_page", "page_without_token",
-                              "invalid_command"])
+    reasons = sorted(
+        d.reason
+        for d in await dead_letters(rig.settings.kafka, expected=7)
+        if d.page_id in (PERMANENT, NO_TOKEN, "9999", "")
+    )
+    assert reasons == sorted(
+        [
+            "person_unavailable",
+            "person_unavailable",
+            "outside_window",
+            "invalid_command",
+            "unknown_page",
+            "page_without_token",
+            "invalid_command",
+        ]
+    )
 
 
 async def test_long_text_is_split_after_typing_on_and_attachments_go_out(rig: Rig) -> None:
     words = " ".join(f"word{i:04d}" for i in range(500))  # 4,499 characters
     quick = [{"content_type": "text", "title": "Yes", "payload": "YES"}]
     long_text = replace(command(TYPING, "y", 0), message={"text": words, "quick_replies": quick})
-    by_url = replace(command(TYPING, "y", 1), message={"attachment": {
-        "type": "image", "payload": {"url": "https://example.com/a.png"}}})
+    by_url = replace(
+        command(TYPING, "y", 1),
+        message={"attachment": {"type": "image", "payload": {"url": "https://example.com/a.png"}}},
+    )
     seen = replace(command(TYPING, "y", 2), message=None, sender_action="mark_seen")
     await produce(rig.settings.kafka, [long_text, by_url, seen])
-    await wait_for(lambda: any(m["sender_action"] == "mark_seen"
-                               for m in rig.sandbox.store.select(TYPING)), "all sent")
+    await wait_for(
+        lambda: any(m["sender_action"] == "mark_seen" for m in rig.sandbox.store.select(TYPING)),
+        "all sent",
+    )
     calls = rig.sandbox.store.select(TYPING)
     kinds = [m["sender_action"] or ("text" if m["text"] else "attachment") for m in calls]
     assert kinds == ["typing_on", "text", "text", "text", "typing_on", "attachment", "mark_seen"]
@@ -187,4 +222,3 @@ async def test_long_text_is_split_after_typing_on_and_attachments_go_out(rig: Ri
     assert all(len(m["text"]) <= 2000 for m in parts)
     assert " ".join(m["text"] for m in parts) == words
     assert [bool(m["quick_replies"]) for m in parts] == [False, False, True]
-

@@ -20,10 +20,11 @@ import httpx
 import pytest
 
 from hookstream.embedded.processes import free_port, spawn
-from hookstream.settings import Settings
+from hookstream.runtime.settings import Settings
+from hookstream.sandbox.app import Sandbox
 from schemas.commands import OutboundCommand
-from senders.sandbox.app import Sandbox
-from tests.integration.conftest_sender import (
+from tests.support.kafka import read_topic
+from tests.support.sender_rig import (
     PAGE_A,
     PAGE_B,
     TOKENS,
@@ -39,14 +40,16 @@ from tests.integration.conftest_sender import (
     set_faults,
     wait_for,
 )
-from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.integration
 
 
 def workload(conversations: int, per_conversation: int) -> list[OutboundCommand]:
-    return [command((PAGE_A, PAGE_B)[user % 2], f"k{user}", i)
-            for i in range(per_conversation) for user in range(conversations)]
+    return [
+        command((PAGE_A, PAGE_B)[user % 2], f"k{user}", i)
+        for i in range(per_conversation)
+        for user in range(conversations)
+    ]
 
 
 def first_seen_order(messages: list[dict[str, object]]) -> dict[str, list[str]]:
@@ -79,8 +82,9 @@ async def test_replaying_outbound_from_the_beginning_sends_nothing_twice(
         async with running_sender(replay, pages) as sender:
             extra = command(PAGE_A, "late", 0)
             await produce(settings.kafka, [extra])
-            await wait_for(lambda: extra.command_id in command_ids(sent_messages(sandbox)),
-                           "the new command")
+            await wait_for(
+                lambda: extra.command_id in command_ids(sent_messages(sandbox)), "the new command"
+            )
             skipped = sender.metrics.outcomes.labels("skipped_duplicate")
             await wait_for(lambda: skipped._value.get() >= len(commands), "replay skipped")
         ids = command_ids(sent_messages(sandbox))
@@ -114,8 +118,12 @@ class SenderProcess:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.process = spawn([sys.executable, "-m", "hookstream", "sender", "--port",
-                                  str(self.port)], env=self.env, stdout=out, stderr=out)
+            self.process = spawn(
+                [sys.executable, "-m", "hookstream", "sender", "--port", str(self.port)],
+                env=self.env,
+                stdout=out,
+                stderr=out,
+            )
 
     def kill(self) -> None:
         assert self.process is not None
@@ -149,8 +157,10 @@ class SenderProcess:
 @pytest.fixture
 def pages_file(tmp_path: Path) -> Path:
     path = tmp_path / "pages.yaml"
-    path.write_text(f'pages:\n  "{PAGE_A}": {{access_token: env:PAGE_A_TOKEN}}\n'
-                    f'  "{PAGE_B}": {{access_token: "{TOKENS[PAGE_B]}"}}\n')
+    path.write_text(
+        f'pages:\n  "{PAGE_A}": {{access_token: env:PAGE_A_TOKEN}}\n'
+        f'  "{PAGE_B}": {{access_token: "{TOKENS[PAGE_B]}"}}\n'
+    )
     return path
 
 
@@ -168,7 +178,10 @@ async def ledger_keys(settings: Settings) -> set[str]:
 
 
 async def test_kill_9_while_held_then_restart_loses_nothing_and_duplicates_nothing(
-    settings: Settings, pages_file: Path, tmp_path: Path, sender_process: list[SenderProcess],
+    settings: Settings,
+    pages_file: Path,
+    tmp_path: Path,
+    sender_process: list[SenderProcess],
 ) -> None:
     commands = workload(10, 30)
     async with sandbox_and_url(make_pages()) as (sandbox, url):
@@ -192,7 +205,10 @@ async def test_kill_9_while_held_then_restart_loses_nothing_and_duplicates_nothi
 
 
 async def test_kill_9_at_a_random_moment_loses_nothing(
-    settings: Settings, pages_file: Path, tmp_path: Path, sender_process: list[SenderProcess],
+    settings: Settings,
+    pages_file: Path,
+    tmp_path: Path,
+    sender_process: list[SenderProcess],
 ) -> None:
     """A kill between Meta's answer and the ledger write cannot be told apart from a lost call:
     such a command (accepted by the sandbox, absent from the ledger) is sent again. Those are
@@ -211,8 +227,11 @@ async def test_kill_9_at_a_random_moment_loses_nothing(
         before = set(command_ids(sent_messages(sandbox)))
         uncertain = before - await ledger_keys(settings)
         process.start()
-        await wait_for(lambda: set(command_ids(sent_messages(sandbox))) >= {
-            c.command_id for c in commands}, "after restart", 90)
+        await wait_for(
+            lambda: set(command_ids(sent_messages(sandbox))) >= {c.command_id for c in commands},
+            "after restart",
+            90,
+        )
         await wait_for_async(process.idle, "nothing in flight")
         received = sent_messages(sandbox)
     ids = command_ids(received)
@@ -237,11 +256,11 @@ async def _equals(process: SenderProcess, sandbox: Sandbox) -> bool:
     return await process.delivered() >= len(sent_messages(sandbox))
 
 
-async def wait_for_async(check: Callable[[], Awaitable[bool]], what: str,
-                         timeout_s: float = 60.0) -> None:
+async def wait_for_async(
+    check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 60.0
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not await check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.1)
-

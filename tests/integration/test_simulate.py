@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from hookstream.settings import Settings
+from hookstream.runtime.settings import Settings
 from hookstream.simulate.runner import run_load
 from hookstream.simulate.traffic import TrafficModel
 from ingress.app import create_app
 from tests.conftest import TEST_SECRET
-from tests.http_helpers import serve
-from tests.kafka_helpers import read_topic
+from tests.support.http import serve
+from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 

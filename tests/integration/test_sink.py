@@ -10,9 +10,9 @@ import pytest
 from aiokafka import TopicPartition
 from clickhouse_connect.driver.client import Client
 
-from hookstream.kafka import new_consumer
-from hookstream.metrics import new_registry
-from hookstream.settings import KafkaSettings
+from hookstream.runtime.kafka import new_consumer
+from hookstream.runtime.metrics import new_registry
+from hookstream.runtime.settings import KafkaSettings
 from schemas.analytics import decode_fact
 from schemas.dlq import decode_dead_letter
 from sinks.batch import Batch, Source
@@ -21,10 +21,9 @@ from sinks.retry import Backoff
 from sinks.rows import row_for
 from sinks.service import AnalyticsSink
 from sinks.writer import ClickHouseWriter, Prechecked
-from tests.integration.conftest_sink import (  # noqa: F401 - fixtures
+from tests.support.kafka import read_topic
+from tests.support.sink_rig import (
     BASE_MS,
-    ch,
-    chdb_url,
     dead,
     delivery,
     encoded,
@@ -37,7 +36,6 @@ from tests.integration.conftest_sink import (  # noqa: F401 - fixtures
     scalar,
     sink_settings,
 )
-from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -65,31 +63,48 @@ COUNTS = {
 
 def counts(client: Client, page: str) -> dict[str, int]:
     return {
-        name: int(client.query(f"SELECT {what} WHERE page_id = %(page)s",
-                               parameters={"page": page}).result_rows[0][0])
+        name: int(
+            client.query(
+                f"SELECT {what} WHERE page_id = %(page)s", parameters={"page": page}
+            ).result_rows[0][0]
+        )
         for name, what in COUNTS.items()
     }
 
 
-EXPECTED_40 = {"messages": 40, "messages_rows": 40, "replies": 20, "deliveries": 20,
-               "dead_letters": 3, "events_1m": 40, "replies_1m": 20, "outcomes_1m": 20,
-               "dlq_1m": 3}
+EXPECTED_40 = {
+    "messages": 40,
+    "messages_rows": 40,
+    "replies": 20,
+    "deliveries": 20,
+    "dead_letters": 3,
+    "events_1m": 40,
+    "replies_1m": 20,
+    "outcomes_1m": 20,
+    "dlq_1m": 3,
+}
 
 
 async def test_facts_become_queryable_rows_and_rollups(
-    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+    kafka_settings: KafkaSettings,
+    chdb_url: str,
+    ch: Client,
 ) -> None:
     await produce(kafka_settings, encoded(mixed_facts("p-basic", 40)))
     async with running_sink(sink_settings(kafka_settings, chdb_url)):
         await poll(lambda: counts(ch, "p-basic")["dead_letters"] == 3, what="rows stored")
         await poll(lambda: counts(ch, "p-basic") == EXPECTED_40, what="all rows stored")
-    row = ch.query("SELECT kind, processing_ms, attachment_types FROM hookstream.messages "
-                   "WHERE fact_id = 'msg:ep-basic-1'").result_rows
+    row = ch.query(
+        "SELECT kind, processing_ms, attachment_types FROM hookstream.messages "
+        "WHERE fact_id = 'msg:ep-basic-1'"
+    ).result_rows
     assert row == [("message", 100, ["image"])]
 
 
 async def test_replay_from_the_start_counts_nothing_twice(
-    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+    kafka_settings: KafkaSettings,
+    chdb_url: str,
+    ch: Client,
 ) -> None:
     facts = mixed_facts("p-replay", 40)
     await produce(kafka_settings, encoded(facts))
@@ -98,14 +113,18 @@ async def test_replay_from_the_start_counts_nothing_twice(
         await poll(lambda: counts(ch, "p-replay") == EXPECTED_40, what="first pass stored")
     # A second consumer group reads the whole topic again: a replay.
     async with running_sink(settings, group_id="replay") as sink:
-        await poll(lambda: metric(sink, "hookstream_sink_rows_already_stored_total")
-                   >= len(facts), what="replay consumed")
+        await poll(
+            lambda: metric(sink, "hookstream_sink_rows_already_stored_total") >= len(facts),
+            what="replay consumed",
+        )
         assert metric(sink, "hookstream_sink_rows_inserted_total") == 0
     assert counts(ch, "p-replay") == EXPECTED_40
 
 
 async def test_restart_after_write_before_commit_counts_nothing_twice(
-    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+    kafka_settings: KafkaSettings,
+    chdb_url: str,
+    ch: Client,
 ) -> None:
     facts = mixed_facts("p-restart", 40)
     await produce(kafka_settings, encoded(facts))
@@ -117,15 +136,22 @@ async def test_restart_after_write_before_commit_counts_nothing_twice(
         add_record(crashed, _Record(kafka_settings.topic("analytics"), record), 0.0)
     ClickHouseWriter(ch, "hookstream").write(crashed)
     async with running_sink(sink_settings(kafka_settings, chdb_url)) as sink:
-        await poll(lambda: metric(sink, "hookstream_sink_rows_inserted_total")
-                   + metric(sink, "hookstream_sink_rows_already_stored_total") >= len(facts),
-                   what="restart consumed")
+        await poll(
+            lambda: (
+                metric(sink, "hookstream_sink_rows_inserted_total")
+                + metric(sink, "hookstream_sink_rows_already_stored_total")
+                >= len(facts)
+            ),
+            what="restart consumed",
+        )
         assert metric(sink, "hookstream_sink_rows_already_stored_total") == len(records) // 2
     assert counts(ch, "p-restart") == EXPECTED_40
 
 
 async def test_a_fact_repeated_in_later_batches_counts_once(
-    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+    kafka_settings: KafkaSettings,
+    chdb_url: str,
+    ch: Client,
 ) -> None:
     # Every fact twice, the copies at later offsets (an upstream re-emit): with small batches
     # the copies land in the next batches, which are checked while earlier ones are written.
@@ -142,7 +168,7 @@ async def test_a_fact_repeated_in_later_batches_counts_once(
 
 
 def test_a_check_made_before_the_previous_batch_was_stored_is_completed_by_it(
-    ch: Client,  # noqa: F811
+    ch: Client,
 ) -> None:
     facts = [message(i, "p-pre") for i in range(6)]
     first, second = Batch(), Batch()
@@ -160,7 +186,9 @@ def test_a_check_made_before_the_previous_batch_was_stored_is_completed_by_it(
 
 
 async def test_malformed_and_refused_records_go_to_the_dlq_and_the_rest_goes_in(
-    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+    kafka_settings: KafkaSettings,
+    chdb_url: str,
+    ch: Client,
 ) -> None:
     good = [message(i, "p-bad") for i in range(5)]
     refused = message(99, "p-bad", text_length=-5)  # valid JSON, impossible for UInt32
@@ -169,12 +197,22 @@ async def test_malformed_and_refused_records_go_to_the_dlq_and_the_rest_goes_in(
     await produce(kafka_settings, values)
     async with running_sink(sink_settings(kafka_settings, chdb_url)):
         letters = await read_topic(kafka_settings, "dlq", expected=3)
-        await poll(lambda: scalar(ch, "SELECT count() FROM hookstream.dead_letters "
-                                      "WHERE service = 'sink'") >= 3, what="dlq facts")
-        await poll(lambda: scalar(ch, "SELECT count() FROM hookstream.messages "
-                                      "WHERE page_id = 'p-bad'") >= 5, what="good rows")
-    dead_letters = sorted((decode_dead_letter(r.value) for r in letters),
-                          key=lambda d: d.source_offset)
+        await poll(
+            lambda: (
+                scalar(ch, "SELECT count() FROM hookstream.dead_letters WHERE service = 'sink'")
+                >= 3
+            ),
+            what="dlq facts",
+        )
+        await poll(
+            lambda: (
+                scalar(ch, "SELECT count() FROM hookstream.messages WHERE page_id = 'p-bad'") >= 5
+            ),
+            what="good rows",
+        )
+    dead_letters = sorted(
+        (decode_dead_letter(r.value) for r in letters), key=lambda d: d.source_offset
+    )
     assert [d.reason for d in dead_letters].count("invalid_analytics_fact") == 2
     rejected = [d for d in dead_letters if d.reason == "clickhouse_rejected"]
     assert len(rejected) == 1 and "text_length" in rejected[0].error
@@ -196,15 +234,18 @@ _ = (BASE_MS,)
 
 
 async def test_unreachable_clickhouse_at_start_is_one_error_line_then_quiet_retries(
-    kafka_settings: KafkaSettings, caplog: pytest.LogCaptureFixture,
+    kafka_settings: KafkaSettings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = sink_settings(kafka_settings, "http://bob:hunter2@127.0.0.1:9/analytics")
     sink = AnalyticsSink(settings, new_registry(), backoff=Backoff(0.02, 0.05))
     stop = asyncio.Event()
     with caplog.at_level(logging.DEBUG, logger="hookstream.sink"):
         task = asyncio.create_task(sink.run(stop))
-        await poll(lambda: sum(r.getMessage() == "clickhouse_unavailable"
-                               for r in caplog.records) >= 3, what="three attempts")
+        await poll(
+            lambda: sum(r.getMessage() == "clickhouse_unavailable" for r in caplog.records) >= 3,
+            what="three attempts",
+        )
         stop.set()
         await asyncio.wait_for(task, 10)
     attempts = [r for r in caplog.records if r.getMessage() == "clickhouse_unavailable"]
@@ -228,18 +269,23 @@ async def committed(kafka: KafkaSettings, group: str) -> int:
 
 
 async def test_refusing_clickhouse_keeps_the_batch_uncommitted_and_retries(
-    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+    kafka_settings: KafkaSettings,
+    chdb_url: str,
+    ch: Client,
 ) -> None:
     facts = mixed_facts("p-down", 40)
     ch.command("RENAME TABLE hookstream.replies_1m TO hookstream.replies_1m_away")
     try:
         await produce(kafka_settings, encoded(facts))
         async with running_sink(sink_settings(kafka_settings, chdb_url), "down") as sink:
-            await poll(lambda: metric(sink, "hookstream_sink_write_failures_total") >= 3,
-                       what="failed writes")
+            await poll(
+                lambda: metric(sink, "hookstream_sink_write_failures_total") >= 3,
+                what="failed writes",
+            )
             assert await committed(kafka_settings, "down") == 0
-            assert scalar(ch, "SELECT count() FROM hookstream.replies "
-                              "WHERE page_id = 'p-down'") == 0
+            assert (
+                scalar(ch, "SELECT count() FROM hookstream.replies WHERE page_id = 'p-down'") == 0
+            )
             ch.command("RENAME TABLE hookstream.replies_1m_away TO hookstream.replies_1m")
             await poll(lambda: counts(ch, "p-down") == EXPECTED_40, what="written after all")
 

@@ -15,7 +15,7 @@ import pytest
 from hookstream.embedded.processes import free_port
 from hookstream.embedded.stack import DEV_DEFAULTS, ServiceSpec, Stack
 from ingress.signature import sign
-from tests.fixtures.meta_samples import one_message_body
+from tests.support.meta_samples import one_message_body
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -12,18 +12,16 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from hookstream.cli import stats as stats_cli
-from hookstream.clickhouse import parse_clickhouse_url
-from hookstream.metrics import new_registry
-from hookstream.service import ServiceHttp, run_service
-from hookstream.settings import KafkaSettings
+from hookstream.runtime.clickhouse import parse_clickhouse_url
+from hookstream.runtime.metrics import new_registry
+from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.settings import KafkaSettings
 from sinks.api import stats_route
 from sinks.service import AnalyticsSink
 from sinks.stats import StatsRange, compute_stats
-from tests.integration.conftest_sink import (  # noqa: F401 - fixtures
+from tests.support.sink_rig import (
     BASE_MS,
     FAST_GROUP,
-    ch,
-    chdb_url,
     dead,
     delivery,
     encoded,
@@ -48,8 +46,9 @@ def known_input() -> list:  # type: ignore[type-arg]
     facts += [reply(i, "s1", BASE_MS, plan_ms=10 * (i + 1)) for i in range(4)]
     facts += [delivery(i, "s1", BASE_MS, e2e_ms=100 * (i + 1)) for i in range(4)]
     facts.append(delivery(4, "s1", BASE_MS, e2e_ms=900, status="retried", code=2))
-    facts.append(delivery(5, "s1", BASE_MS, e2e_ms=900, status="dead_lettered", code=100,
-                          subcode=2018001))
+    facts.append(
+        delivery(5, "s1", BASE_MS, e2e_ms=900, status="dead_lettered", code=100, subcode=2018001)
+    )
     facts += [dead(i, "s1", BASE_MS + MIN) for i in range(3)]
     facts += [message(50 + i, "s2", "reaction", BASE_MS) for i in range(5)]
     facts += [message(60, "s1", "message", BASE_MS + 5 * MIN)]  # outside the range
@@ -57,7 +56,9 @@ def known_input() -> list:  # type: ignore[type-arg]
 
 
 HAND_COUNT = {
-    "page_id": "s1", "minutes": 2, "events": 8,
+    "page_id": "s1",
+    "minutes": 2,
+    "events": 8,
     "events_per_min": {"message": 3.0, "postback": 1.0},
     "events_by_kind": {"message": 6, "postback": 2},
     "share_processed_within_2s": 0.75,
@@ -65,7 +66,9 @@ HAND_COUNT = {
     "plan_latency_ms": {"p50": 25.0, "p95": 38.5, "p99": 39.7},
     "reply_latency_ms": {"p50": 250.0, "p95": 385.0, "p99": 397.0},
     "share_replies_within_2s": 1.0,
-    "delivery_outcomes": 6, "delivery_errors": 2, "delivery_error_rate": round(2 / 6, 6),
+    "delivery_outcomes": 6,
+    "delivery_errors": 2,
+    "delivery_error_rate": round(2 / 6, 6),
     "delivery_error_rate_by_code": {"100/2018001": round(1 / 6, 6), "2/0": round(1 / 6, 6)},
     "dlq_count": 3,
 }
@@ -83,7 +86,9 @@ def without_range(stats: dict) -> dict:  # type: ignore[type-arg]
 
 
 async def test_stats_match_a_hand_count_directly_and_through_the_sink(
-    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+    kafka_settings: KafkaSettings,
+    chdb_url: str,
+    ch: Client,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     facts = known_input()
@@ -91,19 +96,26 @@ async def test_stats_match_a_hand_count_directly_and_through_the_sink(
     settings = sink_settings(kafka_settings, chdb_url)
     sink = AnalyticsSink(settings, new_registry(), consumer_options=FAST_GROUP)
     port = free_port()
-    http = ServiceHttp("127.0.0.1", port, sink.registry, sink.ready,
-                       [stats_route(sink.with_client, "hookstream")])
+    http = ServiceHttp(
+        "127.0.0.1", port, sink.registry, sink.ready, [stats_route(sink.with_client, "hookstream")]
+    )
     service = asyncio.create_task(run_service(http, sink.run))
     try:
         stored = {"messages": 14, "replies": 4, "deliveries": 6, "dead_letters": 3}
-        await poll(lambda: all(scalar(ch, f"SELECT count() FROM hookstream.{table}") >= n  # noqa: S608
-                               for table, n in stored.items()), what="facts stored")
+        await poll(
+            lambda: all(
+                scalar(ch, f"SELECT count() FROM hookstream.{table}") >= n  # noqa: S608
+                for table, n in stored.items()
+            ),
+            what="facts stored",
+        )
         assert without_range(compute_stats(ch, "hookstream", RANGE)) == HAND_COUNT
         url = f"http://127.0.0.1:{port}"
         via_sink = await asyncio.to_thread(stats_cli.ask_sink, url, RANGE)
         assert via_sink is not None and without_range(via_sink) == HAND_COUNT
-        args = argparse.Namespace(from_=str(RANGE.from_ms), to=str(RANGE.to_ms), page="s1",
-                                  json=True, sink_url=url)
+        args = argparse.Namespace(
+            from_=str(RANGE.from_ms), to=str(RANGE.to_ms), page="s1", json=True, sink_url=url
+        )
         assert await asyncio.to_thread(stats_cli.run, args, settings) == 0
         assert without_range(orjson.loads(capsys.readouterr().out)) == HAND_COUNT
     finally:
@@ -118,15 +130,23 @@ async def test_stats_match_a_hand_count_directly_and_through_the_sink(
 
 
 async def test_sink_endpoint_says_unavailable_before_it_has_connected(
-    kafka_settings: KafkaSettings, chdb_url: str, ch: Client,  # noqa: F811
+    kafka_settings: KafkaSettings,
+    chdb_url: str,
+    ch: Client,
 ) -> None:
-    sink = AnalyticsSink(sink_settings(kafka_settings, chdb_url), new_registry(),
-                         consumer_options=FAST_GROUP)
+    sink = AnalyticsSink(
+        sink_settings(kafka_settings, chdb_url), new_registry(), consumer_options=FAST_GROUP
+    )
     with pytest.raises(stats_cli.StatsUnavailable):
         # The sink has not connected yet: a clear refusal, not a hang or a traceback.
         port = free_port()
-        http = ServiceHttp("127.0.0.1", port, sink.registry, sink.ready,
-                           [stats_route(sink.with_client, "hookstream")])
+        http = ServiceHttp(
+            "127.0.0.1",
+            port,
+            sink.registry,
+            sink.ready,
+            [stats_route(sink.with_client, "hookstream")],
+        )
         server = asyncio.create_task(run_service(http, _idle))
         try:
             await poll(lambda: _listening(port), what="endpoint up")

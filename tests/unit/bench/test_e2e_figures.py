@@ -45,8 +45,10 @@ def test_slope_is_per_minute_least_squares() -> None:
 
 def test_service_figures_use_the_window_and_its_second_half_for_the_slope() -> None:
     before = [Sample(t, 500.0, 0.0) for t in (0, 5)]  # start-up, outside the window
-    growing = [Sample(10 + t, 100.0 + (t if t < 30 else 30 + 2 * (t - 30)), 0.5 * t)
-               for t in range(0, 61, 2)]
+    growing = [
+        Sample(10 + t, 100.0 + (t if t < 30 else 30 + 2 * (t - 30)), 0.5 * t)
+        for t in range(0, 61, 2)
+    ]
     figures = service_figures([*before, *growing], 10, 70)
     assert figures["rss_start_mb"] == 100.0
     assert figures["rss_end_mb"] == figures["rss_max_mb"] == 190.0
@@ -74,11 +76,13 @@ def test_counter_rate_between_two_times() -> None:
 
 
 def test_lag_is_summed_per_group() -> None:
-    document = {"partitions": [
-        {"group": "processors", "topic": "inbound", "partition": 0, "lag": 3},
-        {"group": "processors", "topic": "inbound", "partition": 1, "lag": 4},
-        {"group": "sink", "topic": "analytics", "partition": 0, "lag": 0},
-    ]}
+    document = {
+        "partitions": [
+            {"group": "processors", "topic": "inbound", "partition": 0, "lag": 3},
+            {"group": "processors", "topic": "inbound", "partition": 1, "lag": 4},
+            {"group": "sink", "topic": "analytics", "partition": 0, "lag": 0},
+        ]
+    }
     assert lag_by_group(document) == {"processors": 7, "sink": 0}
     assert lag_by_group({}) == {}
 

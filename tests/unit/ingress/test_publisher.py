@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError
 
-from hookstream.errors import BrokerUnavailable
-from hookstream.settings import KafkaSettings
+from hookstream.runtime.errors import BrokerUnavailable
+from hookstream.runtime.settings import KafkaSettings
 from ingress.publisher import (
     MAX_POLL_INTERVAL_S,
     PATIENT_POLLS,

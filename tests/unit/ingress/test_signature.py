@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hookstream.settings import Secret
+from hookstream.runtime.settings import Secret
 from ingress.errors import BadSignature
 from ingress.signature import sign, verify_signature
 

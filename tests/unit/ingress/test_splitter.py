@@ -8,7 +8,7 @@ import pytest
 from ingress.errors import MalformedBody
 from ingress.splitter import parse_body, split
 from schemas.envelope import decode_envelope
-from tests.fixtures.meta_samples import CHANGES, IG, INSTAGRAM, MESSENGER, PAGE, T_MS, T_S, USER
+from tests.support.meta_samples import CHANGES, IG, INSTAGRAM, MESSENGER, PAGE, T_MS, T_S, USER
 
 RECEIVED = 1_800_000_000_000
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from hookstream.settings import ProcessorSettings
+from hookstream.runtime.settings import ProcessorSettings
 from processors.batch import BatchProcessor, InRecord
 from processors.core import Processor
 from processors.metrics import ProcessorMetrics
@@ -8,7 +8,7 @@ from processors.state import decode_state
 from schemas.analytics import decode_fact, encode_fact
 from schemas.commands import decode_command
 from schemas.dlq import decode_dead_letter
-from tests.unit.processors.helpers import PAGE, T0, messaging, pages
+from tests.support.processors_unit import PAGE, T0, messaging, pages
 
 
 def record(offset: int, value: bytes, key: bytes = b"1001:2002") -> InRecord:
@@ -16,8 +16,12 @@ def record(offset: int, value: bytes, key: bytes = b"1001:2002") -> InRecord:
 
 
 def text_record(offset: int, mid: str, user: str = "2002") -> InRecord:
-    event = {"sender": {"id": user}, "recipient": {"id": PAGE}, "timestamp": T0 + offset,
-             "message": {"mid": mid, "text": "price"}}
+    event = {
+        "sender": {"id": user},
+        "recipient": {"id": PAGE},
+        "timestamp": T0 + offset,
+        "message": {"mid": mid, "text": "price"},
+    }
     return record(offset, messaging(event).encode(), f"{PAGE}:{user}".encode())
 
 
@@ -29,14 +33,20 @@ def batch_processor() -> tuple[BatchProcessor, ProcessorMetrics]:
 
 async def test_poison_records_are_dead_lettered_and_the_rest_processed() -> None:
     batch, metrics = batch_processor()
-    records = [text_record(0, "a"), record(1, b"\xff not json"), record(2, b'{"x": 1}'),
-               text_record(3, "b")]
+    records = [
+        text_record(0, "a"),
+        record(1, b"\xff not json"),
+        record(2, b'{"x": 1}'),
+        text_record(3, "b"),
+    ]
     result = await batch.run(records, lambda key: None, T0)
     by_topic = [out.topic for out in result.outputs]
     assert by_topic.count("outbound") == 2 and by_topic.count("dlq") == 2
     letters = [decode_dead_letter(o.value) for o in result.outputs if o.topic == "dlq"]
-    assert [(d.source_offset, d.reason) for d in letters] == [(1, "invalid_envelope"),
-                                                              (2, "invalid_envelope")]
+    assert [(d.source_offset, d.reason) for d in letters] == [
+        (1, "invalid_envelope"),
+        (2, "invalid_envelope"),
+    ]
     assert letters[0].original_bytes() == b"\xff not json"
     facts = [decode_fact(o.value) for o in result.outputs if o.topic == "analytics"]
     assert [f.fact for f in facts].count("dead_lettered") == 2

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hookstream.settings import ProcessorSettings
+from hookstream.runtime.settings import ProcessorSettings
 from processors.core import Processor
 from processors.normalize import normalize
 from processors.state import ConversationState
 from schemas.analytics import MessageReceived, ReplyPlanned
 from schemas.commands import command_id_for
-from tests.fixtures.meta_samples import MESSENGER
-from tests.unit.processors.helpers import T0, messaging, pages, postback, text_message
+from tests.support.meta_samples import MESSENGER
+from tests.support.processors_unit import T0, messaging, pages, postback, text_message
 
 SETTINGS = ProcessorSettings(rate_limit_count=3, rate_limit_window_s=60)
 
@@ -25,7 +25,10 @@ async def test_a_message_gives_one_command_with_a_deterministic_id_and_two_facts
     [command] = outcome.commands
     assert command.command_id == command_id_for("message:m1", 0)
     assert (command.page_id, command.recipient_id, command.messaging_type) == (
-        "1001", "2002", "RESPONSE")
+        "1001",
+        "2002",
+        "RESPONSE",
+    )
     assert command.message is not None and command.message["text"] == "Plans start at 9 EUR."
     received, planned = outcome.facts
     assert isinstance(received, MessageReceived) and received.fact_id == "msg:message:m1"
@@ -88,8 +91,7 @@ async def test_outside_the_window_no_reply_unless_the_page_has_a_tag() -> None:
     outcome = await processor().process(ConversationState(), tagged, late)
     typing, reply = outcome.commands
     assert typing.sender_action == "typing_on" and typing.reply_index == 0
-    assert (reply.messaging_type, reply.tag, reply.reply_index) == ("MESSAGE_TAG", "HUMAN_AGENT",
-                                                                    1)
+    assert (reply.messaging_type, reply.tag, reply.reply_index) == ("MESSAGE_TAG", "HUMAN_AGENT", 1)
     assert reply.command_id == command_id_for("message:m1", 1)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hookstream.errors import ConfigError
+from hookstream.runtime.errors import ConfigError
 from processors.pages_watch import PagesWatcher
 
 GOOD = 'pages:\n  "1001":\n    rules: [{name: a, match: {keywords: [x]}, reply: {text: one}}]\n'

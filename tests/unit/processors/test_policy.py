@@ -28,12 +28,15 @@ def test_rate_limit_of_zero_refuses_everything() -> None:
     assert not rate_limit((), 5, limit=0, window_ms=MIN).allowed
 
 
-@pytest.mark.parametrize(("age_ms", "expected"), [
-    (0, Delivery("RESPONSE")),
-    (WINDOW_MS - 1, Delivery("RESPONSE")),
-    (WINDOW_MS, None),
-    (WINDOW_MS + 1, None),
-])
+@pytest.mark.parametrize(
+    ("age_ms", "expected"),
+    [
+        (0, Delivery("RESPONSE")),
+        (WINDOW_MS - 1, Delivery("RESPONSE")),
+        (WINDOW_MS, None),
+        (WINDOW_MS + 1, None),
+    ],
+)
 def test_window_edge_without_tag(age_ms: int, expected: Delivery | None) -> None:
     now = 10 * WINDOW_MS
     assert delivery_for(now - age_ms, now, None) == expected
@@ -41,7 +44,8 @@ def test_window_edge_without_tag(age_ms: int, expected: Delivery | None) -> None
 
 def test_outside_the_window_a_configured_tag_is_used() -> None:
     now = 10 * WINDOW_MS
-    assert delivery_for(now - WINDOW_MS, now, "HUMAN_AGENT") == Delivery("MESSAGE_TAG",
-                                                                         "HUMAN_AGENT")
+    assert delivery_for(now - WINDOW_MS, now, "HUMAN_AGENT") == Delivery(
+        "MESSAGE_TAG", "HUMAN_AGENT"
+    )
     assert delivery_for(None, now, "HUMAN_AGENT") == Delivery("MESSAGE_TAG", "HUMAN_AGENT")
     assert delivery_for(None, now, None) is None

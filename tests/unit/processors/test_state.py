@@ -11,8 +11,8 @@ from processors.state import (
     is_duplicate,
     remember,
 )
-from tests.fixtures.meta_samples import MESSENGER
-from tests.unit.processors.helpers import T0, messaging, text_message
+from tests.support.meta_samples import MESSENGER
+from tests.support.processors_unit import T0, messaging, text_message
 
 DAY = 24 * 3600 * 1000
 
@@ -56,8 +56,16 @@ def test_window_opens_on_user_messages_not_on_echoes_reads_or_reactions() -> Non
 
 
 def test_watermarks_only_move_forward() -> None:
-    read = normalize(messaging({"sender": {"id": "2002"}, "recipient": {"id": "1001"},
-                                "timestamp": T0, "read": {"watermark": T0}}))
+    read = normalize(
+        messaging(
+            {
+                "sender": {"id": "2002"},
+                "recipient": {"id": "1001"},
+                "timestamp": T0,
+                "read": {"watermark": T0},
+            }
+        )
+    )
     older = replace(read, watermark_ms=T0 - 10)
     state = apply_message(apply_message(ConversationState(), read, 5), older, 5)
     assert state.read_watermark_ms == T0

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from hookstream.settings import KafkaSettings, ProcessorSettings, Settings
+from hookstream.runtime.settings import KafkaSettings, ProcessorSettings, Settings
 from processors.app import faust_app
-from processors.transport import install
+from processors.faust_transport import install
 
 
 async def test_worker_consumer_uses_the_configured_fetch_wait() -> None:
-    settings = Settings(kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"),
-                        processors=ProcessorSettings(fetch_max_wait_ms=77))
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers="127.0.0.1:1"),
+        processors=ProcessorSettings(fetch_max_wait_ms=77),
+    )
     app = faust_app(settings)
     install(app, settings.processors.fetch_max_wait_ms)
     thread = app.consumer._thread

@@ -15,21 +15,32 @@ def test_a_valid_request_becomes_a_command() -> None:
     assert other.command_id != command.command_id
 
 
-@pytest.mark.parametrize("data,field", [
-    ([], "body"),
-    ({"recipient_id": "u", "text": "x"}, "page_id"),
-    ({"page_id": "1", "text": "x"}, "recipient_id"),
-    ({"page_id": "1", "recipient_id": "u"}, "text"),
-    ({"page_id": "1", "recipient_id": "u", "text": ""}, "text"),
-    ({"page_id": "1", "recipient_id": "u", "text": "x", "attachment": {}}, "text"),
-    ({"page_id": "1", "recipient_id": "u", "attachment": {"type": "pdf"}}, "attachment"),
-    ({"page_id": "1", "recipient_id": "u", "text": "x", "messaging_type": "X"}, "messaging_type"),
-    ({"page_id": "1", "recipient_id": "u", "text": "x", "messaging_type": "MESSAGE_TAG"}, "tag"),
-    ({"page_id": "1", "recipient_id": "u", "quick_replies": [{"title": "a"}]}, "quick_replies"),
-    ({"page_id": "1", "recipient_id": "u", "text": "x", "quick_replies": [{"t": 1}]},
-     "quick_replies"),
-    ({"page_id": "1", "recipient_id": "u", "sender_action": "dance"}, "sender_action"),
-])
+@pytest.mark.parametrize(
+    "data,field",
+    [
+        ([], "body"),
+        ({"recipient_id": "u", "text": "x"}, "page_id"),
+        ({"page_id": "1", "text": "x"}, "recipient_id"),
+        ({"page_id": "1", "recipient_id": "u"}, "text"),
+        ({"page_id": "1", "recipient_id": "u", "text": ""}, "text"),
+        ({"page_id": "1", "recipient_id": "u", "text": "x", "attachment": {}}, "text"),
+        ({"page_id": "1", "recipient_id": "u", "attachment": {"type": "pdf"}}, "attachment"),
+        (
+            {"page_id": "1", "recipient_id": "u", "text": "x", "messaging_type": "X"},
+            "messaging_type",
+        ),
+        (
+            {"page_id": "1", "recipient_id": "u", "text": "x", "messaging_type": "MESSAGE_TAG"},
+            "tag",
+        ),
+        ({"page_id": "1", "recipient_id": "u", "quick_replies": [{"title": "a"}]}, "quick_replies"),
+        (
+            {"page_id": "1", "recipient_id": "u", "text": "x", "quick_replies": [{"t": 1}]},
+            "quick_replies",
+        ),
+        ({"page_id": "1", "recipient_id": "u", "sender_action": "dance"}, "sender_action"),
+    ],
+)
 def test_invalid_requests_name_the_field(data: object, field: str) -> None:
     with pytest.raises(FieldError) as caught:
         command_from_request(data, 1)
@@ -37,9 +48,18 @@ def test_invalid_requests_name_the_field(data: object, field: str) -> None:
 
 
 def test_tagged_and_sender_action_requests() -> None:
-    tagged = command_from_request({"page_id": "1", "recipient_id": "u", "text": "x",
-                                   "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}, 1)
+    tagged = command_from_request(
+        {
+            "page_id": "1",
+            "recipient_id": "u",
+            "text": "x",
+            "messaging_type": "MESSAGE_TAG",
+            "tag": "HUMAN_AGENT",
+        },
+        1,
+    )
     assert tagged.tag == "HUMAN_AGENT"
-    action = command_from_request({"page_id": "1", "recipient_id": "u",
-                                   "sender_action": "typing_on"}, 1)
+    action = command_from_request(
+        {"page_id": "1", "recipient_id": "u", "sender_action": "typing_on"}, 1
+    )
     assert action.sender_action == "typing_on" and action.message is None

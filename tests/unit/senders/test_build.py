@@ -8,8 +8,13 @@ from senders.build import build_calls, check_command, split_text
 
 def command(message: dict[str, object] | None = None, **fields: object) -> OutboundCommand:
     values: dict[str, object] = {
-        "command_id": "cmd_1", "page_id": "1001", "recipient_id": "u1",
-        "conversation_id": "1001:u1", "created_at_ms": 1, "message": message}
+        "command_id": "cmd_1",
+        "page_id": "1001",
+        "recipient_id": "u1",
+        "conversation_id": "1001:u1",
+        "created_at_ms": 1,
+        "message": message,
+    }
     values.update(fields)
     return OutboundCommand(**values)  # type: ignore[arg-type]
 
@@ -29,13 +34,17 @@ def test_split_text_cuts_a_word_longer_than_the_limit() -> None:
 
 def test_text_message_body_is_metas_shape() -> None:
     [call] = build_calls(command({"text": "hi"}))
-    assert call.body == {"recipient": {"id": "u1"}, "messaging_type": "RESPONSE",
-                         "message": {"text": "hi", "metadata": "hookstream:cmd_1:0"}}
+    assert call.body == {
+        "recipient": {"id": "u1"},
+        "messaging_type": "RESPONSE",
+        "message": {"text": "hi", "metadata": "hookstream:cmd_1:0"},
+    }
 
 
 def test_tagged_message_carries_the_tag() -> None:
-    [call] = build_calls(command({"text": "hi"}, messaging_type="MESSAGE_TAG",
-                                 tag="HUMAN_AGENT"), tag_metadata=False)
+    [call] = build_calls(
+        command({"text": "hi"}, messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT"), tag_metadata=False
+    )
     assert call.body["tag"] == "HUMAN_AGENT" and "metadata" not in call.body["message"]
 
 
@@ -51,18 +60,24 @@ def test_long_text_with_quick_replies_after_typing_on() -> None:
 
 def test_sender_action_alone_and_no_typing_before_it() -> None:
     [call] = build_calls(command(None, sender_action="mark_seen"), typing_on=True)
-    assert call.body == {"recipient": {"id": "u1"}, "messaging_type": "RESPONSE",
-                         "sender_action": "mark_seen"}
+    assert call.body == {
+        "recipient": {"id": "u1"},
+        "messaging_type": "RESPONSE",
+        "sender_action": "mark_seen",
+    }
 
 
-@pytest.mark.parametrize("message,problem", [
-    ({"text": "ok"}, None),
-    ({"attachment": {"type": "image", "payload": {"url": "https://x/a.png"}}}, None),
-    ({"attachment": {"type": "image", "payload": {"attachment_id": "123"}}}, None),
-    ({"attachment": {"type": "image", "payload": {}}}, "attachment needs"),
-    ({"text": "  "}, "non-empty text"),
-    ({"text": "x", "quick_replies": [{}] * 14}, "at most 13"),
-])
+@pytest.mark.parametrize(
+    "message,problem",
+    [
+        ({"text": "ok"}, None),
+        ({"attachment": {"type": "image", "payload": {"url": "https://x/a.png"}}}, None),
+        ({"attachment": {"type": "image", "payload": {"attachment_id": "123"}}}, None),
+        ({"attachment": {"type": "image", "payload": {}}}, "attachment needs"),
+        ({"text": "  "}, "non-empty text"),
+        ({"text": "x", "quick_replies": [{}] * 14}, "at most 13"),
+    ],
+)
 def test_check_command(message: dict[str, object], problem: str | None) -> None:
     found = check_command(command(message))
     assert found == problem if problem is None else problem in (found or "")

@@ -32,8 +32,10 @@ def test_temporary_codes_are_retried(code: int) -> None:
     assert caught.value.retriable and caught.value.code == code
 
 
-@pytest.mark.parametrize("status,body", [(502, b"<html>Bad Gateway</html>"), (200, b"nope"),
-                                         (503, b""), (500, b'{"no_error": 1}')])
+@pytest.mark.parametrize(
+    "status,body",
+    [(502, b"<html>Bad Gateway</html>"), (200, b"nope"), (503, b""), (500, b'{"no_error": 1}')],
+)
 def test_non_json_answers_and_5xx_are_temporary(status: int, body: bytes) -> None:
     with pytest.raises(TemporarySendError):
         classify_answer(status, body)
@@ -53,13 +55,22 @@ def test_token_and_policy_stop_the_page(code: int) -> None:
     assert caught.value.stops_page and not caught.value.retriable
 
 
-@pytest.mark.parametrize("code,subcode,reason", [
-    (10, 2018278, "outside_window"), (10, 2534022, "outside_window"),
-    (10, 2018108, "person_unavailable"), (551, 0, "person_unavailable"),
-    (1545041, 0, "person_unavailable"), (100, 2018001, "no_matching_user"),
-    (100, 0, "bad_request"), (200, 0, "permission"), (10, 2018300, "thread_owned_by_other_app"),
-    (2018300, 0, "thread_owned_by_other_app"), (12345, 0, "rejected"),
-])
+@pytest.mark.parametrize(
+    "code,subcode,reason",
+    [
+        (10, 2018278, "outside_window"),
+        (10, 2534022, "outside_window"),
+        (10, 2018108, "person_unavailable"),
+        (551, 0, "person_unavailable"),
+        (1545041, 0, "person_unavailable"),
+        (100, 2018001, "no_matching_user"),
+        (100, 0, "bad_request"),
+        (200, 0, "permission"),
+        (10, 2018300, "thread_owned_by_other_app"),
+        (2018300, 0, "thread_owned_by_other_app"),
+        (12345, 0, "rejected"),
+    ],
+)
 def test_permanent_errors_name_the_reason(code: int, subcode: int, reason: str) -> None:
     with pytest.raises(PermanentSendError) as caught:
         classify_answer(400, error(code, subcode))

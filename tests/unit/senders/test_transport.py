@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from hookstream.embedded.processes import free_port
-from hookstream.settings import SenderSettings
+from hookstream.runtime.settings import SenderSettings
 from senders.errors import TemporarySendError
 from senders.graph import GraphClient
-from senders.transport import KeepAliveTransport
+from senders.http_transport import KeepAliveTransport
 
 Script = Callable[[int, bytes], bytes | None]  # (request number, request head) -> raw answer
 
@@ -47,8 +47,14 @@ class Server:
         try:
             while not writer.is_closing():
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length")), 0)
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
                 self.requests.append(head + await reader.readexactly(length))
                 reply = self.script(len(self.requests), head)
                 if reply is None:  # close without answering
@@ -79,16 +85,19 @@ async def serving(script: Script, tls: ssl.SSLContext | None = None) -> AsyncIte
 
 
 @contextlib.asynccontextmanager
-async def client(max_connections: int = 8, timeout: float = 2.0,
-                 keepalive_expiry: float = 5.0) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    max_connections: int = 8, timeout: float = 2.0, keepalive_expiry: float = 5.0
+) -> AsyncIterator[httpx.AsyncClient]:
     transport = KeepAliveTransport(max_connections, keepalive_expiry)
     async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
         yield http
 
 
 async def test_keeps_the_connection_alive_and_parses_answers() -> None:
-    async with serving(lambda n, _: answer(b'{"n":%d}' % n, b"x-page-usage: 1")) as server, \
-            client() as http:
+    async with (
+        serving(lambda n, _: answer(b'{"n":%d}' % n, b"x-page-usage: 1")) as server,
+        client() as http,
+    ):
         first = await http.post(f"{server.url}/v1/p/messages?access_token=t", content=b'{"a":1}')
         second = await http.post(f"{server.url}/v1/p/messages", content=b"{}")
     assert (first.status_code, first.json(), second.json()) == (200, {"n": 1}, {"n": 2})
@@ -123,8 +132,7 @@ async def test_connection_close_and_close_delimited_bodies() -> None:
 
 
 async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
-    async with serving(lambda n, _: answer(b"{}", b"x-then-close: 1")) as server, \
-            client() as http:
+    async with serving(lambda n, _: answer(b"{}", b"x-then-close: 1")) as server, client() as http:
         await http.post(server.url, content=b"{}")
         await asyncio.sleep(0.05)  # the server's close reaches the idle connection
         second = await http.post(server.url, content=b"{}")
@@ -143,8 +151,7 @@ async def test_a_request_the_server_drops_unanswered_raises() -> None:
 
 
 async def test_an_expired_idle_connection_is_replaced() -> None:
-    async with serving(lambda n, _: answer()) as server, \
-            client(keepalive_expiry=0.05) as http:
+    async with serving(lambda n, _: answer()) as server, client(keepalive_expiry=0.05) as http:
         await http.post(server.url, content=b"{}")
         await asyncio.sleep(0.1)
         await http.post(server.url, content=b"{}")
@@ -173,8 +180,7 @@ async def test_read_timeout_and_refused_connection_raise_httpx_errors() -> None:
 
 async def test_at_most_max_connections_are_open() -> None:
     async with serving(lambda n, _: answer()) as server, client(max_connections=3) as http:
-        replies = await asyncio.gather(*(http.post(server.url, content=b"{}")
-                                         for _ in range(20)))
+        replies = await asyncio.gather(*(http.post(server.url, content=b"{}") for _ in range(20)))
     assert [r.status_code for r in replies] == [200] * 20
     assert server.most_open == 3
 
@@ -206,9 +212,28 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
         pytest.skip("needs the openssl command to make a certificate")
     cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 

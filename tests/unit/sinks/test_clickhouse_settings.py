@@ -2,16 +2,20 @@ from __future__ import annotations
 
 import pytest
 
-from hookstream.clickhouse import parse_clickhouse_url
-from hookstream.errors import ConfigError
-from hookstream.settings import Settings
+from hookstream.runtime.clickhouse import parse_clickhouse_url
+from hookstream.runtime.errors import ConfigError
+from hookstream.runtime.settings import Settings
 from schemas.clickhouse import TABLE_COLUMNS, load_migrations, pending, split_statements
 
 
 def test_server_url_parts_and_password_never_described() -> None:
     target = parse_clickhouse_url("https://bob:s3cr%40t@ch.example:8443/analytics")
-    assert (target.kind, target.host, target.port, target.secure) == ("http", "ch.example",
-                                                                      8443, True)
+    assert (target.kind, target.host, target.port, target.secure) == (
+        "http",
+        "ch.example",
+        8443,
+        True,
+    )
     assert (target.username, target.database) == ("bob", "analytics")
     assert target.password.reveal() == "s3cr@t"
     assert "s3cr" not in target.describe() and "s3cr" not in repr(target)
@@ -19,8 +23,9 @@ def test_server_url_parts_and_password_never_described() -> None:
     assert (plain.port, plain.database, plain.username) == (8123, "hookstream", "default")
 
 
-def test_embedded_urls_absolute_and_relative(tmp_path: pytest.TempPathFactory,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_embedded_urls_absolute_and_relative(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert parse_clickhouse_url("chdb:///var/lib/hs").path == "/var/lib/hs"
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
     target = parse_clickhouse_url("chdb://./.hookstream/analytics")
@@ -35,12 +40,21 @@ def test_bad_urls_are_config_errors(url: str) -> None:
 
 
 def test_sink_settings_from_env() -> None:
-    settings = Settings.from_env({"CLICKHOUSE_URL": "chdb:///x", "HOOKSTREAM_SINK_BATCH_ROWS": "5",
-                                  "HOOKSTREAM_SINK_BATCH_AGE_S": "0.5",
-                                  "HOOKSTREAM_ANALYTICS_TTL_DAYS": "30"})
+    settings = Settings.from_env(
+        {
+            "CLICKHOUSE_URL": "chdb:///x",
+            "HOOKSTREAM_SINK_BATCH_ROWS": "5",
+            "HOOKSTREAM_SINK_BATCH_AGE_S": "0.5",
+            "HOOKSTREAM_ANALYTICS_TTL_DAYS": "30",
+        }
+    )
     sink = settings.sink
     assert (sink.clickhouse_url, sink.batch_rows, sink.batch_age_s, sink.ttl_days) == (
-        "chdb:///x", 5, 0.5, 30)
+        "chdb:///x",
+        5,
+        0.5,
+        30,
+    )
     assert Settings.from_env({}).sink.clickhouse_url == "chdb://./.hookstream/analytics"
 
 

@@ -31,8 +31,9 @@ class Record:
     key: bytes | None = b"1001:u1"
 
 
-FACT = MessageReceived("msg:e1", "e1", 1, 2, 3, "messenger", "1001", "1001:u1", "u1", "in",
-                       "message")
+FACT = MessageReceived(
+    "msg:e1", "e1", 1, 2, 3, "messenger", "1001", "1001:u1", "u1", "in", "message"
+)
 
 
 def test_facts_become_rows_and_garbage_becomes_malformed() -> None:
@@ -54,7 +55,9 @@ def test_dead_letters_carry_the_original_and_reason_plus_a_fact_each() -> None:
     letters, facts = dead_letters_for(batch.malformed, rejected, now_ms=5000)
     decoded = [decode_dead_letter(value) for _, value in letters]
     assert [(d.reason, d.source_offset, d.service) for d in decoded] == [
-        ("invalid_analytics_fact", 7, "sink"), ("clickhouse_rejected", 8, "sink")]
+        ("invalid_analytics_fact", 7, "sink"),
+        ("clickhouse_rejected", 8, "sink"),
+    ]
     assert decoded[1].error == "Code: 53. TYPE_MISMATCH" and decoded[1].page_id == "1001"
     assert decoded[1].original_bytes() == encode_fact(FACT)
     assert [k for k, _ in letters] == [b"1001:u1", b"1001:u1"]
@@ -64,11 +67,19 @@ def test_dead_letters_carry_the_original_and_reason_plus_a_fact_each() -> None:
 
 def test_a_refused_dead_letter_row_gets_no_new_fact() -> None:
     batch = Batch()
-    dead_fact = orjson.dumps({
-        "fact": "dead_lettered", "schema_version": 1, "fact_id": "dlq:x", "dead_letter_id": "x",
-        "source_topic": "inbound", "service": "processors", "reason": "r", "page_id": "1",
-        "failed_at_ms": 1,
-    })
+    dead_fact = orjson.dumps(
+        {
+            "fact": "dead_lettered",
+            "schema_version": 1,
+            "fact_id": "dlq:x",
+            "dead_letter_id": "x",
+            "source_topic": "inbound",
+            "service": "processors",
+            "reason": "r",
+            "page_id": "1",
+            "failed_at_ms": 1,
+        }
+    )
     add_record(batch, Record(1, dead_fact), now=1.0)
     rows = batch.tables["dead_letters"]
     assert ("dead_letters", rows.values[0]) == row_for(decode_fact(dead_fact))
@@ -79,11 +90,36 @@ def test_a_refused_dead_letter_row_gets_no_new_fact() -> None:
 
 FACTS = [
     FACT,
-    MessageReceived("msg:e2", "e2", 1, 2, 3, "instagram", "1001", "1001:u2", "u2", "in", "message",
-                    text_length=4, attachment_types=["image", "audio"], rate_limited=True),
+    MessageReceived(
+        "msg:e2",
+        "e2",
+        1,
+        2,
+        3,
+        "instagram",
+        "1001",
+        "1001:u2",
+        "u2",
+        "in",
+        "message",
+        text_length=4,
+        attachment_types=["image", "audio"],
+        rate_limited=True,
+    ),
     ReplyPlanned("plan:c1", "c1", "e1", "1001", "1001:u1", "rules", "pricing", 1030, 1000),
-    DeliveryResult("dlv:c1:delivered:1", "c1", "1001", "1001:u1", "delivered", 1, 1100, 1500,
-                   400, event_received_at_ms=1000, message_id="m1"),
+    DeliveryResult(
+        "dlv:c1:delivered:1",
+        "c1",
+        "1001",
+        "1001:u1",
+        "delivered",
+        1,
+        1100,
+        1500,
+        400,
+        event_received_at_ms=1000,
+        message_id="m1",
+    ),
     DeadLettered("dlq:x", "x", "inbound", "processors", "bad", "1001", 2000),
 ]
 ODD_VALUES = [True, False, 1, 0, -1, 1.5, "x", "", None, [], ["a", 1], {}]

@@ -7,9 +7,18 @@ from sinks.rows import PAGE_COLUMN, UINT32_MAX, row_for, span_ms
 
 def msg(**over: object) -> MessageReceived:
     base: dict[str, object] = dict(
-        fact_id="msg:e1", event_id="e1", event_time_ms=900, received_at_ms=1000,
-        processed_at_ms=1250, platform="messenger", page_id="1001", conversation_id="1001:u1",
-        user_id="u1", direction="in", kind="message", text_length=5,
+        fact_id="msg:e1",
+        event_id="e1",
+        event_time_ms=900,
+        received_at_ms=1000,
+        processed_at_ms=1250,
+        platform="messenger",
+        page_id="1001",
+        conversation_id="1001:u1",
+        user_id="u1",
+        direction="in",
+        kind="message",
+        text_length=5,
         attachment_types=["image", "audio"],
     )
     base.update(over)
@@ -18,9 +27,16 @@ def msg(**over: object) -> MessageReceived:
 
 def dlv(**over: object) -> DeliveryResult:
     base: dict[str, object] = dict(
-        fact_id="dlv:c1:delivered:1", command_id="c1", page_id="1001",
-        conversation_id="1001:u1", status="delivered", attempts=1, created_at_ms=1100,
-        finished_at_ms=1500, latency_ms=400, event_received_at_ms=1000,
+        fact_id="dlv:c1:delivered:1",
+        command_id="c1",
+        page_id="1001",
+        conversation_id="1001:u1",
+        status="delivered",
+        attempts=1,
+        created_at_ms=1100,
+        finished_at_ms=1500,
+        latency_ms=400,
+        event_received_at_ms=1000,
     )
     base.update(over)
     return DeliveryResult(**base)  # type: ignore[arg-type]
@@ -53,8 +69,9 @@ def test_reply_latency_from_event_received_or_planned_time_alone() -> None:
 def test_delivery_end_to_end_only_for_delivered_replies_with_a_cause() -> None:
     cols = TABLE_COLUMNS["deliveries"]
     ok = dict(zip(cols, row_for(dlv()).values, strict=True))
-    failed = dict(zip(cols, row_for(dlv(status="dead_lettered", error_code=100)).values,
-                      strict=True))
+    failed = dict(
+        zip(cols, row_for(dlv(status="dead_lettered", error_code=100)).values, strict=True)
+    )
     retried = dict(zip(cols, row_for(dlv(status="retried", error_code=2)).values, strict=True))
     assert (ok["has_e2e"], ok["e2e_ms"], ok["is_error"]) == (True, 500, False)
     assert (failed["has_e2e"], failed["is_error"], failed["error_code"]) == (False, True, 100)
@@ -64,6 +81,7 @@ def test_delivery_end_to_end_only_for_delivered_replies_with_a_cause() -> None:
 def test_spans_are_clamped_into_uint32() -> None:
     assert span_ms(1000, 900) == 0
     assert span_ms(0, 2**40) == UINT32_MAX
-    values = dict(zip(TABLE_COLUMNS["messages"], row_for(msg(processed_at_ms=10)).values,
-                      strict=True))
+    values = dict(
+        zip(TABLE_COLUMNS["messages"], row_for(msg(processed_at_ms=10)).values, strict=True)
+    )
     assert values["processing_ms"] == 0

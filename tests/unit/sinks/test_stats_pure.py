@@ -46,15 +46,28 @@ def test_api_range_validation() -> None:
 
 def test_render_text_mentions_every_headline() -> None:
     stats = {
-        "page_id": None, "minutes": 2, "events": 4, "events_per_min": {"message": 2.0},
-        "share_processed_within_2s": 0.75, "reply_latency_ms": {"p50": 1.0, "p95": 2.0,
-                                                                "p99": None},
-        "share_replies_within_2s": None, "plan_latency_ms": {"p50": None, "p95": None,
-                                                            "p99": None},
-        "delivery_error_rate": 0.5, "delivery_outcomes": 2,
-        "delivery_error_rate_by_code": {"100/0": 0.5}, "dlq_count": 3,
+        "page_id": None,
+        "minutes": 2,
+        "events": 4,
+        "events_per_min": {"message": 2.0},
+        "share_processed_within_2s": 0.75,
+        "reply_latency_ms": {"p50": 1.0, "p95": 2.0, "p99": None},
+        "share_replies_within_2s": None,
+        "plan_latency_ms": {"p50": None, "p95": None, "p99": None},
+        "delivery_error_rate": 0.5,
+        "delivery_outcomes": 2,
+        "delivery_error_rate_by_code": {"100/0": 0.5},
+        "dlq_count": 3,
     }
     text = render_text(stats)
-    for needle in ("all pages", "message", "75.00%", "p50=1ms", "p99=n/a", "50.00%",
-                   "code 100/0", "dead letters:             3"):
+    for needle in (
+        "all pages",
+        "message",
+        "75.00%",
+        "p50=1ms",
+        "p99=n/a",
+        "50.00%",
+        "code 100/0",
+        "dead letters:             3",
+    ):
         assert needle in text

@@ -1,0 +1,118 @@
+"""Dead letters on Kafka: read the dlq topic and the redrive markers, redrive records."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from hookstream.ops.dlq_records import REDRIVE_HEADER, REDRIVES_TOPIC, RedrivePlan
+from hookstream.ops.errors import OpsError
+from hookstream.runtime.kafka import TopicSpec, ensure_topics, new_consumer, new_producer
+from hookstream.runtime.settings import KafkaSettings
+from schemas.dlq import DeadLetter, decode_dead_letter
+from schemas.errors import SchemaError
+
+
+async def read_all(
+    settings: KafkaSettings, topic: str, timeout_s: float = 30.0
+) -> list[ConsumerRecord]:
+    """Every record of a topic: up to the end offsets and one empty fetch after them (the
+    embedded broker's end offsets can undercount)."""
+    reader = new_consumer(settings, group_id=None)
+    await reader.start()
+    try:
+        parts = (await reader._client.fetch_all_metadata()).partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        if not tps:
+            return []
+        reader.assign(tps)
+        await reader.seek_to_beginning(*tps)
+        return await _drain(reader, tps, timeout_s)
+    finally:
+        await reader.stop()
+
+
+async def _drain(
+    reader: AIOKafkaConsumer, tps: list[TopicPartition], timeout_s: float
+) -> list[ConsumerRecord]:
+    ends = await reader.end_offsets(tps)
+    records: list[ConsumerRecord] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        batch = await reader.getmany(timeout_ms=300)
+        for part in batch.values():
+            records += part
+        positions = [await reader.position(tp) for tp in tps]
+        if not batch and all(p >= ends[tp] for p, tp in zip(positions, tps, strict=True)):
+            return records
+    raise OpsError(f"reading {tps[0].topic} did not finish within {timeout_s}s")
+
+
+async def dead_letters(settings: KafkaSettings) -> tuple[list[DeadLetter], int]:
+    """The dead letters, and how many records of the dlq topic could not be decoded."""
+    letters, bad = [], 0
+    for record in await read_all(settings, settings.topic("dlq")):
+        try:
+            letters.append(decode_dead_letter(record.value))
+        except SchemaError:
+            bad += 1
+    return letters, bad
+
+
+async def redriven_ids(settings: KafkaSettings) -> set[str]:
+    ids: set[str] = set()
+    for record in await read_all(settings, settings.topic(REDRIVES_TOPIC)):
+        if record.key is not None:
+            key = record.key.decode()
+            if record.value is None:
+                ids.discard(key)
+            else:
+                ids.add(key)
+    return ids
+
+
+async def redrive(settings: KafkaSettings, plan: RedrivePlan) -> int:
+    """Send each letter's original record to its source topic, then its marker."""
+    await ensure_topics(settings, [TopicSpec(REDRIVES_TOPIC, {"cleanup.policy": "compact"})])
+    producer = new_producer(settings, linger_ms=0)
+    await producer.start()
+    try:
+        for letter in plan.send:
+            await _redrive_one(producer, settings, letter)
+    finally:
+        await producer.stop()
+    return len(plan.send)
+
+
+async def _redrive_one(
+    producer: AIOKafkaProducer,
+    settings: KafkaSettings,
+    letter: DeadLetter,
+) -> None:
+    key = letter.key.encode() if letter.key is not None else None
+    headers = [(REDRIVE_HEADER, letter.dead_letter_id.encode())]
+    sent = await producer.send_and_wait(
+        letter.source_topic, letter.original_bytes(), key=key, headers=headers
+    )
+    marker = orjson.dumps(
+        {
+            "dead_letter_id": letter.dead_letter_id,
+            "topic": sent.topic,
+            "partition": sent.partition,
+            "offset": sent.offset,
+            "redriven_at_ms": int(time.time() * 1000),
+        }
+    )
+    await producer.send_and_wait(
+        settings.topic(REDRIVES_TOPIC), marker, key=letter.dead_letter_id.encode()
+    )
+
+
+def unknown_ids(wanted: Sequence[str], letters: Sequence[DeadLetter]) -> list[str]:
+    known = {letter.dead_letter_id for letter in letters}
+    return [i for i in wanted if i not in known]

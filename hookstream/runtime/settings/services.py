@@ -1,0 +1,136 @@
+"""Settings of the processors, sender, sink and operations services.
+
+Each service owns one section; a section only holds what that service reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hookstream.runtime.settings.env import Env
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    # faust app id = consumer group; empty means "<prefix>processors". Run a new version under
+    # a new id (after `hookstream replay --group <id>`) to reprocess without the live group.
+    app_id: str = ""
+    dedupe_window_s: float = 24 * 3600.0
+    history_size: int = 50
+    rate_limit_count: int = 10
+    rate_limit_window_s: float = 60.0
+    llm_timeout_s: float = 10.0
+    dedupe_max_ids: int = 1000  # per conversation, within the dedupe window
+    batch_size: int = 1000  # events taken from the stream at once (take_events)
+    batch_within_s: float = 0.05
+    fetch_max_wait_ms: int = 50  # faust's own 1500 ms adds up to 1.5 s per reply on Tansu
+    pages_poll_s: float = 2.0  # how often the pages file's mtime is checked for a reload
+    session_timeout_s: float = 30.0  # a dead worker's partitions move after this long
+
+    @classmethod
+    def from_env(cls, env: Env) -> ProcessorSettings:
+        return cls(
+            app_id=env.string("HOOKSTREAM_PROCESSORS_APP_ID"),
+            dedupe_window_s=env.number("HOOKSTREAM_DEDUPE_WINDOW_S", cls.dedupe_window_s),
+            history_size=env.integer("HOOKSTREAM_HISTORY_SIZE", cls.history_size),
+            rate_limit_count=env.integer("HOOKSTREAM_RATE_LIMIT_COUNT", cls.rate_limit_count),
+            rate_limit_window_s=env.number(
+                "HOOKSTREAM_RATE_LIMIT_WINDOW_S", cls.rate_limit_window_s
+            ),
+            llm_timeout_s=env.number("HOOKSTREAM_LLM_TIMEOUT_S", cls.llm_timeout_s),
+            dedupe_max_ids=env.integer("HOOKSTREAM_DEDUPE_MAX_IDS", cls.dedupe_max_ids),
+            batch_size=env.integer("HOOKSTREAM_PROCESSOR_BATCH", cls.batch_size),
+            batch_within_s=env.number("HOOKSTREAM_PROCESSOR_BATCH_WITHIN_S", cls.batch_within_s),
+            fetch_max_wait_ms=env.integer(
+                "HOOKSTREAM_PROCESSOR_FETCH_WAIT_MS", cls.fetch_max_wait_ms
+            ),
+            pages_poll_s=env.number("HOOKSTREAM_PAGES_POLL_S", cls.pages_poll_s),
+            session_timeout_s=env.number(
+                "HOOKSTREAM_PROCESSOR_SESSION_TIMEOUT_S", cls.session_timeout_s
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    graph_api_base_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v24.0"
+    concurrency: int = 64
+    page_rate_per_s: float = 250.0
+    max_attempts: int = 6
+    backoff_base_s: float = 0.2
+    backoff_max_s: float = 30.0
+    http_timeout_s: float = 10.0
+    stopped_page_dlq_after_s: float = 0.0
+    stopped_page_probe_s: float = 30.0
+    max_in_flight: int = 5000
+    consumer_group: str = "hookstream-sender"
+    session_timeout_s: float = 10.0
+    # The Send API sandbox (`hookstream sandbox`): extra tokens ("token" or "page_id:token")
+    # besides those of the pages file, and error injection rules (JSON, see hookstream/sandbox).
+    sandbox_tokens: tuple[str, ...] = ()
+    sandbox_faults: str = ""
+
+    @classmethod
+    def from_env(cls, env: Env) -> SenderSettings:
+        return cls(
+            graph_api_base_url=env.string("GRAPH_API_BASE_URL", cls.graph_api_base_url).rstrip("/"),
+            graph_api_version=env.string("GRAPH_API_VERSION", cls.graph_api_version),
+            concurrency=env.integer("HOOKSTREAM_SENDER_CONCURRENCY", cls.concurrency),
+            page_rate_per_s=env.number("HOOKSTREAM_PAGE_RATE_PER_S", cls.page_rate_per_s),
+            max_attempts=env.integer("HOOKSTREAM_SEND_MAX_ATTEMPTS", cls.max_attempts),
+            backoff_base_s=env.number("HOOKSTREAM_SEND_BACKOFF_BASE_S", cls.backoff_base_s),
+            backoff_max_s=env.number("HOOKSTREAM_SEND_BACKOFF_MAX_S", cls.backoff_max_s),
+            http_timeout_s=env.number("HOOKSTREAM_SEND_TIMEOUT_S", cls.http_timeout_s),
+            stopped_page_dlq_after_s=env.number(
+                "HOOKSTREAM_STOPPED_PAGE_DLQ_AFTER_S", cls.stopped_page_dlq_after_s
+            ),
+            stopped_page_probe_s=env.number(
+                "HOOKSTREAM_STOPPED_PAGE_PROBE_S", cls.stopped_page_probe_s
+            ),
+            max_in_flight=env.integer("HOOKSTREAM_SENDER_MAX_IN_FLIGHT", cls.max_in_flight),
+            consumer_group=env.string("HOOKSTREAM_SENDER_GROUP", cls.consumer_group),
+            session_timeout_s=env.number(
+                "HOOKSTREAM_SENDER_SESSION_TIMEOUT_S", cls.session_timeout_s
+            ),
+            sandbox_tokens=env.csv("HOOKSTREAM_SANDBOX_TOKENS"),
+            sandbox_faults=env.string("HOOKSTREAM_SANDBOX_FAULTS"),
+        )
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    clickhouse_url: str = "chdb://./.hookstream/analytics"
+    batch_rows: int = 10_000
+    batch_age_s: float = 1.0
+    ttl_days: int = 365
+    dedup_lookback_s: float = 7 * 24 * 3600.0
+    query_url: str = "http://127.0.0.1:9102"
+
+    @classmethod
+    def from_env(cls, env: Env) -> SinkSettings:
+        return cls(
+            clickhouse_url=env.string("CLICKHOUSE_URL", cls.clickhouse_url),
+            batch_rows=env.integer("HOOKSTREAM_SINK_BATCH_ROWS", cls.batch_rows),
+            batch_age_s=env.number("HOOKSTREAM_SINK_BATCH_AGE_S", cls.batch_age_s),
+            ttl_days=env.integer("HOOKSTREAM_ANALYTICS_TTL_DAYS", cls.ttl_days),
+            dedup_lookback_s=env.number("HOOKSTREAM_SINK_DEDUP_LOOKBACK_S", cls.dedup_lookback_s),
+            query_url=env.string("HOOKSTREAM_SINK_URL", cls.query_url).rstrip("/"),
+        )
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    extra_groups: tuple[str, ...] = ()
+    lag_topics: tuple[str, ...] = ()  # names after the prefix; empty: the pipeline's topics
+    lag_interval_s: float = 10.0
+    status_window_s: float = 300.0
+
+    @classmethod
+    def from_env(cls, env: Env) -> OpsSettings:
+        return cls(
+            extra_groups=env.csv("HOOKSTREAM_LAG_GROUPS"),
+            lag_topics=env.csv("HOOKSTREAM_LAG_TOPICS"),
+            lag_interval_s=env.number("HOOKSTREAM_LAG_INTERVAL_S", cls.lag_interval_s),
+            status_window_s=env.number("HOOKSTREAM_LAG_STATUS_WINDOW_S", cls.status_window_s),
+        )
