@@ -336,7 +336,7 @@ class Deliverer:
         )
 
 
-class _Abandoned(Exception):  # noqa: N818 - control flow, never escapes this module
+class _Abandoned(Exception):
     pass
 
 

@@ -36,7 +36,7 @@ class SenderMetrics:
         self.latency = Histogram(
             "hookstream_sender_delivery_seconds",
             "Command created -> delivered",
-            buckets=LATENCY_BUCKETS + (30.0, 60.0),
+            buckets=(*LATENCY_BUCKETS, 30.0, 60.0),
             registry=registry,
         )
         self.page_stopped = Gauge(

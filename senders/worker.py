@@ -112,7 +112,7 @@ class Lanes:
                 await task
 
 
-class Rebalance(ConsumerRebalanceListener):
+class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
     def __init__(self, worker: SenderLoop) -> None:
         self.worker = worker
 

@@ -33,7 +33,7 @@ class Backoff:
 
     def delay_s(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1-based): exponential, capped."""
-        return min(self.max_s, self.base_s * 2 ** max(attempt - 1, 0))
+        return float(min(self.max_s, self.base_s * 2 ** max(attempt - 1, 0)))
 
 
 def error_code(message: str) -> int | None:

@@ -93,7 +93,7 @@ def output_to(log: Path) -> Iterator[None]:
 
 
 def child_pids(stack: Stack) -> dict[str, int]:
-    broker = stack.broker._process  # noqa: SLF001 - the pid is what we sample
+    broker = stack.broker._process
     pids = {"broker": broker.pid} if broker is not None else {}
     return {**pids, **{name: child.pid for name, child in stack.children.items()}}
 

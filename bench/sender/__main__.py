@@ -280,7 +280,7 @@ async def main(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 async def wait_port(port: int, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while not processes.port_open("127.0.0.1", port):  # noqa: ASYNC110 - polling a port
+    while not processes.port_open("127.0.0.1", port):
         if time.monotonic() > deadline:
             raise SystemExit(f"the sandbox did not listen on {port}")
         await asyncio.sleep(0.1)

@@ -1,6 +1,6 @@
 """The `hookstream` command. Each module in this package adds one subcommand:
 
-    def register(commands: argparse._SubParsersAction) -> None:
+    def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parser = commands.add_parser("name", help="...")
         parser.set_defaults(run=run)          # run(args, settings) -> int
 

@@ -37,7 +37,7 @@ def add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", help="failed before this ISO 8601 time")
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("dlq", help="list / inspect / redrive dead letters")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="dead letters, filtered")

@@ -11,7 +11,7 @@ from hookstream.runtime.settings import Settings
 from ingress.app import create_app
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("ingress", help="serve Meta webhooks into Kafka")
     add_listen_options(parser, 8000)
     parser.set_defaults(run=run)

@@ -12,7 +12,7 @@ from hookstream.ops.tracker import StatusTracker
 from hookstream.runtime.settings import Settings
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("lag", help="consumer lag per group/topic/partition")
     parser.add_argument(
         "--group",

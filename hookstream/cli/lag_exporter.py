@@ -15,7 +15,7 @@ from hookstream.runtime.service import ServiceHttp, run_service
 from hookstream.runtime.settings import Settings
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("lag-exporter", help="export consumer lag to Prometheus")
     add_listen_options(parser, 9308)
     parser.set_defaults(run=run)

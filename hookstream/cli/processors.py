@@ -11,7 +11,7 @@ from hookstream.runtime.service import ServiceHttp, run_service
 from hookstream.runtime.settings import Settings
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("processors", help="process inbound events into replies + facts")
     add_listen_options(parser, 6066)
     parser.set_defaults(run=run)

@@ -14,13 +14,14 @@ import sys
 
 from hookstream.ops.errors import OpsError
 from hookstream.ops.replay_apply import committed, execute, plan_replay, record_plan
-from hookstream.ops.replay_plan import ReplayPlan, parse_position, progress, render_bar, render_plan
+from hookstream.ops.replay_plan import parse_position, progress, render_bar, render_plan
 from hookstream.runtime.kafka import PIPELINE_TOPICS
 from hookstream.runtime.replay_bound import load_plan
 from hookstream.runtime.settings import KafkaSettings, Settings
+from schemas.replay import ReplayPlan
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("replay", help="reprocess a topic range for a consumer group")
     parser.add_argument("--group", required=True, help="consumer group to rewind")
     parser.add_argument("--topic", help="topic (a pipeline name like inbound, or a full name)")

@@ -23,7 +23,7 @@ from hookstream.sandbox.faults import FaultConfigError, parse_faults
 from hookstream.sandbox.front import SendFront
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("sandbox", help="a local stand-in for the Graph Send API")
     add_listen_options(parser, 8081)
     parser.set_defaults(run=run)

@@ -15,7 +15,7 @@ from hookstream.runtime.settings import Settings
 from senders.service import Sender
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("sender", help="deliver outbound commands to the Send API")
     add_listen_options(parser, 9101)
     parser.set_defaults(run=run)

@@ -13,7 +13,7 @@ from hookstream.simulate.runner import run_load
 from hookstream.simulate.traffic import TrafficModel
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("simulate", help="send signed synthetic webhook traffic")
     parser.add_argument("--url", default="http://127.0.0.1:8000/webhook")
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second")

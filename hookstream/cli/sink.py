@@ -16,7 +16,7 @@ from sinks.service import AnalyticsSink
 from sinks.tuning import tune_gc
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("sink", help="write analytics facts into ClickHouse")
     add_listen_options(parser, 9102)
     parser.set_defaults(run=run)

@@ -64,7 +64,7 @@ def stats_range(args: argparse.Namespace, now_ms: int) -> StatsRange:
     return StatsRange(from_ms, to_ms, args.page or None)
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("stats", help="headline analytics numbers from ClickHouse")
     parser.add_argument(
         "--from",

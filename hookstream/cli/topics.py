@@ -13,7 +13,7 @@ from hookstream.runtime.kafka import PIPELINE_TOPICS, ensure_topics, wait_for_br
 from hookstream.runtime.settings import Settings
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("topics", help="create the pipeline's topics (idempotent)")
     parser.add_argument("--wait", type=float, default=60.0, help="seconds to wait for Kafka")
     parser.set_defaults(run=run)

@@ -35,7 +35,7 @@ def spawn(
         env=dict(env) if env is not None else None,
         stdout=stdout,
         stderr=stderr,
-        preexec_fn=preexec,  # noqa: PLW1509
+        preexec_fn=preexec,
     )
 
 

@@ -14,6 +14,7 @@ The group's status is its worst partition's.
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -48,7 +49,7 @@ def partition_status(samples: Sequence[Sample], window_s: float, has_members: bo
     if all(o == offsets[0] for o in offsets):
         return Status.STALL if has_members else Status.STOP
     lags = [s.lag for s in samples]
-    if all(b > a for a, b in zip(lags, lags[1:], strict=False)):
+    if all(b > a for a, b in itertools.pairwise(lags)):
         return Status.WARN
     return Status.OK
 

@@ -168,7 +168,7 @@ async def wait_for_broker(settings: KafkaSettings, timeout_s: float = 30.0) -> N
             await admin.start()
             await admin.close()
             return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+        except Exception as exc:
             if asyncio.get_running_loop().time() > deadline:
                 raise HookstreamError(
                     f"Kafka at {settings.bootstrap_servers} did not answer within {timeout_s}s"

@@ -92,7 +92,7 @@ class _Reader:
 
     def reply(self, node: yaml.Node, what: str) -> dict[str, Any]:
         fields = self.mapping(node, what)
-        reply = self.plain(node)
+        reply: dict[str, Any] = self.plain(node)
         if not any(key in fields for key in ("text", "attachment")):
             raise self.fail(node, f"{what} needs text or attachment")
         if "text" in fields and not str(reply["text"]).strip():

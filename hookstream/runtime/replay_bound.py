@@ -143,6 +143,6 @@ async def _last_value_for(
 
 async def _position(reader: AIOKafkaConsumer, tp: TopicPartition) -> int:
     try:
-        return await reader.position(tp)
+        return int(await reader.position(tp))
     except KafkaError:
         return -1

@@ -29,10 +29,10 @@ def access_token(scope: Scope) -> str:
     """`access_token` from the query string, else a bearer token."""
     for name, value in parse_qsl(scope["query_string"].decode("latin-1")):
         if name == "access_token":
-            return value
+            return str(value)
     for name, value in scope["headers"]:
         if name == b"authorization" and value[:7].lower() == b"bearer ":
-            return value[7:].decode("latin-1").strip()
+            return str(value[7:].decode("latin-1").strip())
     return ""
 
 

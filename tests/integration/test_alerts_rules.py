@@ -25,7 +25,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
         [binary, *args],
         capture_output=True,
         text=True,
-        timeout=60,  # noqa: S603
+        timeout=60,
         cwd=PROMETHEUS_DIR,
         check=False,
     )

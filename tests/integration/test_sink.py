@@ -192,7 +192,7 @@ async def test_malformed_and_refused_records_go_to_the_dlq_and_the_rest_goes_in(
 ) -> None:
     good = [message(i, "p-bad") for i in range(5)]
     refused = message(99, "p-bad", text_length=-5)  # valid JSON, impossible for UInt32
-    values = encoded(good[:2]) + [(b"1001:u1", b"{not json"), (b"1001:u2", b'{"fact": "x"}')]
+    values = [*encoded(good[:2]), (b"1001:u1", b"{not json"), (b"1001:u2", b'{"fact": "x"}')]
     values += encoded([refused]) + encoded(good[2:])
     await produce(kafka_settings, values)
     async with running_sink(sink_settings(kafka_settings, chdb_url)):

@@ -33,7 +33,7 @@ def test_reloads_when_the_file_changes_and_keeps_the_last_good_on_errors(tmp_pat
     touch(path, OTHER, 1)
     assert watcher.check() and rule_name(watcher) == "b"
     touch(path, BROKEN, 2)
-    with pytest.raises(ConfigError, match="pages.yaml:3"):
+    with pytest.raises(ConfigError, match=r"pages\.yaml:3"):
         watcher.check()
     assert rule_name(watcher) == "b"
 
