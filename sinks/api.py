@@ -1,13 +1,15 @@
-"""The sink's small read-only query endpoint: `GET /api/stats?from_ms=&to_ms=&page=`.
+"""The sink's small read-only query endpoints: `GET /api/stats?from_ms=&to_ms=&page=` and
+`GET /api/trace?id=&since_ms=&until_ms=`.
 
-While the sink holds the embedded engine (one process per chDB path), `hookstream stats` asks
-here instead. It only ever runs the fixed queries of `sinks/stats.py`.
+While the sink holds the embedded engine (one process per chDB path), `hookstream stats` and
+`hookstream trace` ask here instead. They only ever run the fixed queries of `sinks/stats.py`
+and `sinks/trace.py`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from clickhouse_connect.driver.client import Client
@@ -18,8 +20,10 @@ from starlette.routing import Route
 from hookstream.runtime.clickhouse import ClickHouseUnavailable
 from sinks.retry import short_error
 from sinks.stats import StatsRange, compute_stats
+from sinks.trace import TraceQuery, fetch_trace
 
 RunWithClient = Callable[[Callable[[Client], Any]], Awaitable[Any]]
+T = TypeVar("T")
 
 
 def parse_range(params: dict[str, str]) -> StatsRange:
@@ -36,18 +40,46 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status, media_type="application/json")
 
 
-def stats_route(run: RunWithClient, database: str) -> Route:
-    async def stats(request: Request) -> Response:
+def query_route(
+    path: str,
+    run: RunWithClient,
+    parse: Callable[[dict[str, str]], T],
+    compute: Callable[[Client, T], Any],
+) -> Route:
+    """GET `path`: parse the query string (ValueError -> 400), run one fixed query on the
+    engine the sink holds (unavailable -> 503, failed -> 502), answer JSON."""
+
+    async def answer(request: Request) -> Response:
         try:
-            rng = parse_range(dict(request.query_params))
+            parsed = parse(dict(request.query_params))
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
         try:
-            body = await run(lambda client: compute_stats(client, database, rng))
+            body = await run(lambda client: compute(client, parsed))
         except ClickHouseUnavailable as exc:
             return _json({"error": str(exc)}, 503)
         except Exception as exc:  # noqa: BLE001 - a query failure is an answer, not a crash
             return _json({"error": short_error(exc)}, 502)
         return _json(body)
 
-    return Route("/api/stats", stats, methods=["GET"])
+    return Route(path, answer, methods=["GET"])
+
+
+def stats_route(run: RunWithClient, database: str) -> Route:
+    return query_route(
+        "/api/stats", run, parse_range, lambda client, rng: compute_stats(client, database, rng)
+    )
+
+
+def parse_trace(params: dict[str, str]) -> TraceQuery:
+    try:
+        since_ms, until_ms = int(params["since_ms"]), int(params["until_ms"])
+    except (KeyError, ValueError):
+        raise ValueError("since_ms and until_ms (epoch milliseconds) are required") from None
+    return TraceQuery.parse(params.get("id", ""), since_ms, until_ms)
+
+
+def trace_route(run: RunWithClient, database: str) -> Route:
+    return query_route(
+        "/api/trace", run, parse_trace, lambda client, q: fetch_trace(client, database, q)
+    )

@@ -10,15 +10,16 @@ from hookstream.cli._common import add_listen_options
 from hookstream.runtime.clickhouse import parse_clickhouse_url
 from hookstream.runtime.metrics import new_registry
 from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
-from sinks.api import stats_route
+from sinks.api import stats_route, trace_route
 from sinks.service import AnalyticsSink
 from sinks.tuning import tune_gc
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("sink", help="write analytics facts into ClickHouse")
-    add_listen_options(parser, 9102)
+    add_listen_options(parser, port_of("sink"))
     parser.set_defaults(run=run)
 
 
@@ -29,7 +30,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     async def main() -> None:
         tune_gc()
         sink = AnalyticsSink(settings, registry)
-        routes = [stats_route(sink.with_client, target.database)]
+        routes = [
+            stats_route(sink.with_client, target.database),
+            trace_route(sink.with_client, target.database),
+        ]
         await run_service(ServiceHttp(args.host, args.port, registry, sink.ready, routes), sink.run)
 
     asyncio.run(main())
