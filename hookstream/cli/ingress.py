@@ -7,13 +7,14 @@ import argparse
 import uvicorn
 
 from hookstream.cli._common import add_listen_options
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
 from ingress.app import create_app
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("ingress", help="serve Meta webhooks into Kafka")
-    add_listen_options(parser, 8000)
+    add_listen_options(parser, port_of("ingress"))
     parser.set_defaults(run=run)
 
 

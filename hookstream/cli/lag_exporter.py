@@ -12,12 +12,13 @@ from hookstream.ops.exporter import register as register_metrics
 from hookstream.ops.tracker import StatusTracker
 from hookstream.runtime.metrics import new_registry
 from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("lag-exporter", help="export consumer lag to Prometheus")
-    add_listen_options(parser, 9308)
+    add_listen_options(parser, port_of("lag-exporter"))
     parser.set_defaults(run=run)
 
 

@@ -8,12 +8,13 @@ import os
 
 from hookstream.cli._common import add_listen_options
 from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("processors", help="process inbound events into replies + facts")
-    add_listen_options(parser, 6066)
+    add_listen_options(parser, port_of("processors"))
     parser.set_defaults(run=run)
 
 

@@ -17,6 +17,7 @@ from hookstream.runtime.errors import ConfigError
 from hookstream.runtime.metrics import new_registry
 from hookstream.runtime.pages import load_pages
 from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
 from hookstream.sandbox.app import Sandbox, sandbox_tokens
 from hookstream.sandbox.faults import FaultConfigError, parse_faults
@@ -25,7 +26,7 @@ from hookstream.sandbox.front import SendFront
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("sandbox", help="a local stand-in for the Graph Send API")
-    add_listen_options(parser, 8081)
+    add_listen_options(parser, port_of("sandbox"))
     parser.set_defaults(run=run)
 
 

@@ -11,13 +11,14 @@ import uvloop
 from hookstream.cli._common import add_listen_options
 from hookstream.runtime.pages import load_pages
 from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
 from senders.service import Sender
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("sender", help="deliver outbound commands to the Send API")
-    add_listen_options(parser, 9101)
+    add_listen_options(parser, port_of("sender"))
     parser.set_defaults(run=run)
 
 

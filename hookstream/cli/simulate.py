@@ -8,6 +8,7 @@ import asyncio
 import orjson
 
 from hookstream.embedded.stack import DEV_DEFAULTS
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
 from hookstream.simulate.runner import run_load
 from hookstream.simulate.traffic import TrafficModel
@@ -15,7 +16,7 @@ from hookstream.simulate.traffic import TrafficModel
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("simulate", help="send signed synthetic webhook traffic")
-    parser.add_argument("--url", default="http://127.0.0.1:8000/webhook")
+    parser.add_argument("--url", default=f"http://127.0.0.1:{port_of('ingress')}/webhook")
     parser.add_argument("--rate", type=float, default=100.0, help="requests per second")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds")
     parser.add_argument("--pages", type=int, default=10)

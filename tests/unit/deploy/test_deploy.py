@@ -14,15 +14,11 @@ import pytest
 import yaml
 
 from hookstream.cli import build_parser
+from hookstream.runtime.services_table import SERVICES, deployed
 
 ROOT = Path(__file__).parents[3]
-CONTRACT_PORTS = {
-    "ingress": 8000,
-    "processors": 6066,
-    "sender": 9101,
-    "sink": 9102,
-    "lag-exporter": 9308,
-}
+# The services the production manifests run, and their ports: hookstream/runtime/services_table.py
+CONTRACT_PORTS = {entry.name: entry.port for entry in deployed()}
 
 
 def subcommands() -> set[str]:
@@ -44,7 +40,9 @@ def test_compose_runs_real_subcommands_on_contract_ports() -> None:
         assert command[0] == name and command[0] in commands
         assert command[command.index("--port") + 1] == str(port)
     assert services["topics"]["command"][0] in commands
-    assert services["ingress"]["ports"] == ["8000:8000"]
+    assert services["ingress"]["ports"] == [
+        f"{CONTRACT_PORTS['ingress']}:{CONTRACT_PORTS['ingress']}"
+    ]
 
 
 def test_compose_mounts_exist() -> None:
@@ -116,3 +114,25 @@ def test_compose_grafana_gets_what_its_provisioning_reads() -> None:
         if "${" + variable + "}" in datasource:
             assert variable in grafana["environment"], variable
     assert grafana["environment"]["GF_INSTALL_PLUGINS"] == "grafana-clickhouse-datasource"
+
+
+def test_the_services_table_keeps_the_contract_ports() -> None:
+    """CONTRACT.md's defaults; the table is what everything else reads."""
+    assert {e.name: e.port for e in SERVICES} == {
+        "ingress": 8000,
+        "processors": 6066,
+        "sender": 9101,
+        "sink": 9102,
+        "lag-exporter": 9308,
+        "sandbox": 8081,
+        "console": 8090,
+    }
+    assert len({e.port for e in SERVICES}) == len(SERVICES)
+
+
+@pytest.mark.parametrize("entry", SERVICES, ids=lambda e: e.name)
+def test_cli_port_defaults_come_from_the_table(entry: Any) -> None:
+    parser = build_parser()
+    if entry.name not in subcommands():
+        pytest.skip(f"no `hookstream {entry.name}` yet")
+    assert parser.parse_args([entry.name]).port == entry.port
