@@ -21,6 +21,7 @@ from hookstream.embedded import processes
 from hookstream.embedded.broker import EmbeddedBroker
 from hookstream.runtime.kafka import ensure_topics
 from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
 
 log = get_logger("up")
@@ -50,12 +51,18 @@ DEFAULT_KAFKA_PORT = 9092
 
 # The services `up` starts, in start order. Add one line per service.
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("ingress", 8000, "webhooks", ("/webhook", "/healthz", "/readyz", "/metrics")),
-    ServiceSpec("sandbox", 8081, "Send API sandbox", ("/", "/sandbox/messages")),
-    ServiceSpec("sender", 9101, "Send API delivery", ("/healthz", "/metrics")),
-    ServiceSpec("sink", 9102, "analytics -> ClickHouse", ("/healthz", "/metrics", "/api/stats")),
-    ServiceSpec("processors", 6066, "faust processors", ("/healthz", "/readyz", "/metrics")),
-    ServiceSpec("lag-exporter", 9308, "consumer lag", ("/healthz", "/metrics")),
+    ServiceSpec(
+        "ingress", port_of("ingress"), "webhooks", ("/webhook", "/healthz", "/readyz", "/metrics")
+    ),
+    ServiceSpec("sandbox", port_of("sandbox"), "Send API sandbox", ("/", "/sandbox/messages")),
+    ServiceSpec("sender", port_of("sender"), "Send API delivery", ("/healthz", "/metrics")),
+    ServiceSpec(
+        "sink", port_of("sink"), "analytics -> ClickHouse", ("/healthz", "/metrics", "/api/stats")
+    ),
+    ServiceSpec(
+        "processors", port_of("processors"), "faust processors", ("/healthz", "/readyz", "/metrics")
+    ),
+    ServiceSpec("lag-exporter", port_of("lag-exporter"), "consumer lag", ("/healthz", "/metrics")),
 )
 
 
@@ -74,7 +81,7 @@ class Stack:
         env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.bootstrap_servers
         env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"
         env["HOOKSTREAM_PARTITIONS"] = str(self.partitions)
-        env.setdefault("GRAPH_API_BASE_URL", f"http://{self.host}:8081")
+        env.setdefault("GRAPH_API_BASE_URL", f"http://{self.host}:{port_of('sandbox')}")
         env.setdefault("HOOKSTREAM_STATE_DIR", str(self.state_dir))
         return env
 
@@ -135,7 +142,7 @@ class Stack:
             " API key 'dev-api-key' (override with HOOKSTREAM_* variables)"
         )
         lines.append(
-            f"  try: hookstream simulate --url http://{self.host}:8000/webhook "
+            f"  try: hookstream simulate --url http://{self.host}:{port_of('ingress')}/webhook "
             "--rate 200 --duration 10"
         )
         if self.broker.port != DEFAULT_KAFKA_PORT:
