@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from hookstream import __version__
+from hookstream.cli._common import start_command
 from hookstream.runtime.errors import ConfigError
-from hookstream.runtime.logging import configure_logging
 from hookstream.runtime.settings import Settings
 
 
@@ -36,17 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings = Settings()
     try:
-        settings = Settings.load(os.environ)
-        configure_logging(settings.log_format, settings.log_level)
+        settings, args.stack = start_command(args.command)  # the stack file, if no Kafka set
         return int(args.run(args, settings) or 0)
     except ConfigError as exc:
         print(f"hookstream {args.command}: configuration error: {exc}", file=sys.stderr)
         return 2
-    except KafkaConnectionError as exc:
+    except KafkaError as exc:
+        hint = " (is `hookstream up` running? else set KAFKA_BOOTSTRAP_SERVERS)"
         print(
             f"hookstream {args.command}: Kafka at {settings.kafka.bootstrap_servers} failed: "
-            f"{exc} (is `hookstream up` running? else set KAFKA_BOOTSTRAP_SERVERS)",
+            f"{type(exc).__name__}: {exc}{hint if isinstance(exc, KafkaConnectionError) else ''}",
             file=sys.stderr,
         )
         return 1

@@ -1,10 +1,81 @@
-"""Options shared by the service commands."""
+"""Options and start-up shared by the commands.
+
+Settings: a command run without KAFKA_BOOTSTRAP_SERVERS (in the environment or `.env`) beside a
+running `hookstream up` takes the stack's settings from its stack file; whatever the environment
+sets explicitly wins. Logging: long-running services log JSON at INFO, as the containers do;
+every other command is a tool whose human output goes to stdout, with only warnings and errors
+logged, as text, to stderr (HOOKSTREAM_LOG_LEVEL / HOOKSTREAM_LOG_FORMAT still apply).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Coroutine, Mapping
+from pathlib import Path
+from typing import Any
+
+from hookstream.embedded import stack_file
+from hookstream.ops.errors import OpsError
+from hookstream.runtime.logging import configure_logging
+from hookstream.runtime.settings import Settings
+from hookstream.runtime.settings.env import read_dotenv
+
+SERVICE_COMMANDS = frozenset(
+    {"up", "ingress", "processors", "sender", "sink", "lag-exporter", "sandbox", "console"}
+)
 
 
 def add_listen_options(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=port, help=f"port (default {port})")
+
+
+def explicit_environment() -> dict[str, str]:
+    """The environment over `.env` (the environment wins, as in `Settings.load`)."""
+    return {**read_dotenv(Path(".env")), **os.environ}
+
+
+def stack_for(command: str, explicit: Mapping[str, str]) -> stack_file.StackFile | None:
+    """The running `hookstream up` stack, for a command run without KAFKA_BOOTSTRAP_SERVERS."""
+    if command == "up" or "KAFKA_BOOTSTRAP_SERVERS" in explicit:
+        return None
+    return stack_file.find(explicit)
+
+
+def load_settings(command: str) -> tuple[Settings, stack_file.StackFile | None]:
+    """The command's settings and the stack they came from (None: environment only)."""
+    explicit = explicit_environment()
+    stack = stack_for(command, explicit)
+    values = {**stack.env(), **explicit} if stack is not None else dict(explicit)
+    if command not in SERVICE_COMMANDS:
+        values.setdefault("HOOKSTREAM_LOG_LEVEL", "WARNING")
+        values.setdefault("HOOKSTREAM_LOG_FORMAT", "text")
+    return Settings.from_env(values), stack
+
+
+def start_command(command: str) -> tuple[Settings, stack_file.StackFile | None]:
+    settings, stack = load_settings(command)
+    configure_logging(settings.log_format, settings.log_level)
+    if command not in SERVICE_COMMANDS:
+        # A tool says what failed itself; the Kafka client's own error lines only repeat it.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    return settings, stack
+
+
+def stack_of(args: argparse.Namespace) -> stack_file.StackFile | None:
+    """The stack the command runs beside (set by `hookstream.cli.main`)."""
+    found = getattr(args, "stack", None)
+    return found if isinstance(found, stack_file.StackFile) else None
+
+
+def run_ops(command: str, work: Coroutine[Any, Any, int]) -> int:
+    """Run an operator tool's coroutine; an OpsError is its one-line answer (exit 1)."""
+    try:
+        return asyncio.run(work)
+    except OpsError as exc:
+        print(f"hookstream {command}: {exc}", file=sys.stderr)
+        return 1

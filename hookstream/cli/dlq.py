@@ -8,12 +8,12 @@ hookstream dlq redrive (ID ... | --reason R | --page P | ... | --all) [--dry-run
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from dataclasses import asdict
 
 import orjson
 
+from hookstream.cli._common import run_ops
 from hookstream.ops.dlq_records import (
     LIST_HEADERS,
     Selection,
@@ -99,7 +99,8 @@ async def show_letter(args: argparse.Namespace, kafka: KafkaSettings) -> int:
     return 0
 
 
-async def redrive_letters(args: argparse.Namespace, kafka: KafkaSettings) -> int:
+async def redrive_letters(args: argparse.Namespace, settings: Settings) -> int:
+    kafka = settings.kafka
     chosen_by = selection(args)
     if chosen_by.empty and not args.all:
         raise OpsError("select dead letters to redrive: ids, a filter, or --all")
@@ -114,17 +115,13 @@ async def redrive_letters(args: argparse.Namespace, kafka: KafkaSettings) -> int
         for letter in plan.send:
             print(f"would redrive {letter.dead_letter_id} -> {letter.source_topic}")
         return 0
-    sent = await redrive(kafka, plan)
+    sent = await redrive(kafka, plan, settings.state_dir)
     print(f"redrove {sent} record(s); skipped {len(plan.already)} already redriven")
     return 0
 
 
-ACTIONS = {"list": list_letters, "show": show_letter, "redrive": redrive_letters}
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        return asyncio.run(ACTIONS[args.action](args, settings.kafka))
-    except OpsError as exc:
-        print(f"hookstream dlq: {exc}", file=sys.stderr)
-        return 1
+    if args.action == "redrive":
+        return run_ops("dlq", redrive_letters(args, settings))
+    action = list_letters if args.action == "list" else show_letter
+    return run_ops("dlq", action(args, settings.kafka))

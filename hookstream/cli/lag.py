@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import sys
 
+from hookstream.cli._common import stack_of
+from hookstream.embedded.stack_file import StackFile
 from hookstream.ops.collect import LagCollector
 from hookstream.ops.table import as_json, as_text
 from hookstream.ops.tracker import StatusTracker
+from hookstream.runtime.ports import port_open
 from hookstream.runtime.settings import Settings
 
 
@@ -33,6 +36,29 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.set_defaults(run=run)
 
 
+def service_groups(settings: Settings) -> dict[str, str]:
+    """The consumer group of each stack service that consumes (group -> service)."""
+    kafka = settings.kafka
+    return {
+        settings.processors.group(kafka): "processors",
+        settings.sender.group(kafka): "sender",
+        settings.sink.group(kafka): "sink",
+    }
+
+
+def stopped_services(settings: Settings, stack: StackFile | None) -> dict[str, str]:
+    """Groups of the stack's services that do not listen any more. The embedded broker keeps
+    a stopped member listed for good, so its group would otherwise read as running."""
+    if stack is None:
+        return {}
+    stopped = {}
+    for group, service in service_groups(settings).items():
+        port = stack.ports.get(service)
+        if port and not port_open(stack.host, port):
+            stopped[group] = f"the stack's {service} does not answer on port {port}"
+    return stopped
+
+
 async def show(args: argparse.Namespace, settings: Settings) -> None:
     ops = settings.ops
     collector = LagCollector(settings.kafka, ops.lag_topics, (*ops.extra_groups, *args.group))
@@ -54,7 +80,8 @@ async def show(args: argparse.Namespace, settings: Settings) -> None:
                 sys.stdout.buffer.write(as_json(snapshot, statuses) + b"\n")
             else:
                 prefix = "\x1b[2J\x1b[H" if args.watch is not None and sys.stdout.isatty() else ""
-                sys.stdout.write(prefix + as_text(snapshot, statuses) + "\n")
+                stopped = stopped_services(settings, stack_of(args))
+                sys.stdout.write(prefix + as_text(snapshot, statuses, stopped) + "\n")
             sys.stdout.flush()
             if args.watch is None:
                 return

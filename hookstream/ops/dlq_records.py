@@ -111,3 +111,18 @@ def describe(letter: DeadLetter, redriven: bool) -> str:
             original,
         ]
     )
+
+
+def incomplete_redrive_message(
+    redriven: Sequence[str], left: Sequence[str], exc: BaseException
+) -> str:
+    """What a redrive that failed half way did, and how to finish it (pure)."""
+    shown = ", ".join(left[:10]) + (f" and {len(left) - 10} more" if len(left) > 10 else "")
+    return (
+        f"redrive incomplete: {len(redriven)} of {len(redriven) + len(left)} record(s) redriven "
+        f"and marked before it failed ({type(exc).__name__}: {exc or 'no detail'}); not "
+        f"redriven: {shown or 'none'}. Finish: run the same command again (marked letters are "
+        "skipped; the first unmarked one may have reached its topic already, and the "
+        "processors drop such a duplicate by message id). A redrive cannot be undone: the "
+        "records are on their topics."
+    )

@@ -5,13 +5,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
-from hookstream.ops.dlq_records import REDRIVE_HEADER, REDRIVES_TOPIC, RedrivePlan
+from hookstream.ops.dlq_records import (
+    REDRIVE_HEADER,
+    REDRIVES_TOPIC,
+    RedrivePlan,
+    incomplete_redrive_message,
+)
 from hookstream.ops.errors import OpsError
-from hookstream.runtime.kafka import TopicSpec, ensure_topics, new_consumer, new_producer
+from hookstream.ops.producers import start_producer
+from hookstream.runtime.kafka import TopicSpec, ensure_topics, new_consumer
 from hookstream.runtime.settings import KafkaSettings
 from schemas.dlq import DeadLetter, decode_dead_letter
 from schemas.errors import SchemaError
@@ -76,17 +84,60 @@ async def redriven_ids(settings: KafkaSettings) -> set[str]:
     return ids
 
 
-async def redrive(settings: KafkaSettings, plan: RedrivePlan) -> int:
-    """Send each letter's original record to its source topic, then its marker."""
-    await ensure_topics(settings, [TopicSpec(REDRIVES_TOPIC, {"cleanup.policy": "compact"})])
-    producer = new_producer(settings, linger_ms=0)
-    await producer.start()
+class RedriveIncomplete(OpsError):
+    """Some letters were redriven, then sending failed: the message lists what is left."""
+
+
+async def missing_topics(settings: KafkaSettings, topics: set[str]) -> list[str]:
+    reader = new_consumer(settings, group_id=None)
+    await reader.start()
     try:
+        known = set((await reader._client.fetch_all_metadata()).topics())
+    finally:
+        await reader.stop()
+    return sorted(topics - known)
+
+
+def save_redrive_file(state_dir: Path, plan: RedrivePlan) -> Path:
+    path = Path(state_dir) / "redrives" / f"{int(time.time() * 1000)}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        orjson.dumps(
+            {
+                "planned_at_ms": int(time.time() * 1000),
+                "send": [
+                    {"dead_letter_id": d.dead_letter_id, "topic": d.source_topic} for d in plan.send
+                ],
+            }
+        )
+    )
+    return path
+
+
+async def redrive(settings: KafkaSettings, plan: RedrivePlan, state_dir: Path | None = None) -> int:
+    """Send each letter's original record to its source topic, then its marker. Checked first
+    (source topics exist, a producer starts on this broker) and the plan written to the state
+    dir, so a failure can only happen while sending, and then says what is left."""
+    if not plan.send:
+        return 0
+    missing = await missing_topics(settings, {letter.source_topic for letter in plan.send})
+    if missing:
+        raise OpsError(f"nothing redriven: source topic(s) {', '.join(missing)} do not exist")
+    await ensure_topics(settings, [TopicSpec(REDRIVES_TOPIC, {"cleanup.policy": "compact"})])
+    producer = await start_producer(settings)  # fails here on a broker without idempotence
+    done: list[str] = []
+    try:
+        if state_dir is not None:
+            save_redrive_file(state_dir, plan)
         for letter in plan.send:
             await _redrive_one(producer, settings, letter)
+            done.append(letter.dead_letter_id)
+    except KafkaError as exc:
+        left = [letter.dead_letter_id for letter in plan.send[len(done) :]]
+        raise RedriveIncomplete(incomplete_redrive_message(done, left, exc)) from exc
     finally:
         await producer.stop()
-    return len(plan.send)
+    return len(done)
 
 
 async def _redrive_one(

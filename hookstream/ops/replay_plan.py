@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from hookstream.ops.errors import OpsError
+from hookstream.ops.table import render_table
 from schemas.replay import PartitionPlan, ReplayPlan
 
 
@@ -67,24 +68,62 @@ def build_plan(
     return ReplayPlan(group, topic, tuple(parts), bounded=stops is not None)
 
 
+PLAN_HEADERS = ("PARTITION", "CURRENT -> TARGET", "STOP", "END", "RECORDS")
+
+
 def render_plan(plan: ReplayPlan) -> str:
-    lines = [
-        f"replay plan for group {plan.group} on {plan.topic}:",
-        "  PARTITION  CURRENT -> TARGET  STOP  END  RECORDS",
+    currents = ["-" if p.current is None else str(p.current) for p in plan.partitions]
+    width = max((len(c) for c in currents), default=1)
+    rows = [
+        [str(p.partition), f"{c.rjust(width)} -> {p.target}", p.stop, p.end, p.records]
+        for p, c in zip(plan.partitions, currents, strict=True)
     ]
-    for p in plan.partitions:
-        current = "-" if p.current is None else str(p.current)
-        lines.append(
-            f"  {p.partition:>9}  {current:>7} -> {p.target:<6}  {p.stop:>4}  "
-            f"{p.end:>3}  {p.records}"
-        )
+    table = render_table(rows, PLAN_HEADERS, right=(0, 2, 3, 4))
     bound = (
         "the group stops at STOP (consumers honoring replay bounds)"
         if plan.bounded
         else "the group then continues with new records"
     )
-    lines.append(f"  {plan.records} record(s) to reprocess; {bound}")
-    return "\n".join(lines)
+    return "\n".join(
+        [
+            f"replay plan for group {plan.group} on {plan.topic}:",
+            *("  " + line for line in table.splitlines()),
+            f"  {plan.records} record(s) to reprocess; {bound}",
+        ]
+    )
+
+
+def _partitions(numbers: list[int]) -> str:
+    return ", ".join(str(n) for n in sorted(numbers)) or "none"
+
+
+def incomplete_message(
+    plan: ReplayPlan,
+    targets: Mapping[int, int],
+    now: Mapping[int, int | None],
+    what: str,
+    exc: BaseException,
+) -> str:
+    """What a failed commit left behind, and the two ways on: finish or undo."""
+    head = (
+        f"{what} of group {plan.group} on {plan.topic} is incomplete: committing the offsets "
+        f"failed ({type(exc).__name__}: {exc or 'no detail'}). The plan is recorded (replay-bounds"
+        f" and the state dir). "
+    )
+    if now:
+        moved = [p for p, offset in targets.items() if now.get(p) == offset]
+        left = [p for p in targets if p not in moved]
+        state = (
+            f"At their targets: partitions {_partitions(moved)}; "
+            f"not moved: partitions {_partitions(left)}. "
+        )
+    else:
+        state = "Which partitions moved is unknown (the broker did not answer). "
+    how = (
+        f"Finish: `hookstream replay --group {plan.group} --finish`; undo: "
+        f"`hookstream replay --group {plan.group} --undo` (the group stays stopped until then)."
+    )
+    return head + state + how
 
 
 def refusal(group: str, state: str, members: int) -> str:

@@ -1,8 +1,8 @@
-"""Lag snapshots as a terminal table or JSON (pure)."""
+"""Terminal tables (one renderer for every CLI table) and lag snapshots as text or JSON (pure)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import orjson
 
@@ -12,11 +12,21 @@ from hookstream.ops.status import Status
 HEADERS = ("GROUP", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "LAG_SECONDS")
 
 
-def render_table(rows: Sequence[Sequence[str]], headers: Sequence[str] = HEADERS) -> str:
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
+def render_table(
+    rows: Sequence[Sequence[object]],
+    headers: Sequence[str] = HEADERS,
+    right: Collection[int] = (),
+) -> str:
+    """Columns as wide as their widest cell, two spaces apart; columns in `right` (indexes)
+    are right-aligned (numbers)."""
+    cells = [[str(c) for c in line] for line in [headers, *rows]]
+    widths = [max(len(c) for c in column) for column in zip(*cells, strict=False)]
     lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip()
-        for line in [headers, *rows]
+        "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=False))
+        ).rstrip()
+        for line in cells
     ]
     return "\n".join(lines)
 
@@ -36,21 +46,52 @@ def lag_rows(snapshot: Snapshot) -> list[list[str]]:
     ]
 
 
-def status_lines(snapshot: Snapshot, statuses: Mapping[str, Status]) -> list[str]:
+EMPTY_STATES = frozenset({"Empty", "Dead", ""})
+
+
+def group_line(
+    group: str, state: str, members: int, lag: int, status: Status | None, stopped: str | None
+) -> str:
+    """One group's state in words: a group with no consumer says "stopped" (pure)."""
+    label = status.name if status is not None else "-"
+    behind = f"lag {lag}" if lag else "caught up"
+    if members == 0 or state in EMPTY_STATES:
+        return f"group {group}: stopped (no member), {behind}, status {label}"
+    if stopped:
+        return (
+            f"group {group}: stopped ({stopped}; the broker still lists {members} member(s)), "
+            f"{behind}, status {label}"
+        )
+    return f"group {group}: running ({state}, {members} member(s)), {behind}, status {label}"
+
+
+def status_lines(
+    snapshot: Snapshot,
+    statuses: Mapping[str, Status],
+    stopped: Mapping[str, str] | None = None,
+) -> list[str]:
+    """`stopped`: groups known to have no live consumer, with why (their service is down)."""
     members = {g.group: (g.state, g.members) for g in snapshot.groups}
+    lags: dict[str, int] = {}
+    for row in snapshot.rows:
+        lags[row.group] = lags.get(row.group, 0) + row.lag
     lines = []
-    for group in sorted({r.group for r in snapshot.rows}):
+    for group in sorted(lags):
         state, count = members.get(group, ("?", 0))
-        status = statuses.get(group)
-        label = status.name if status is not None else "-"
-        lines.append(f"group {group}: {state}, {count} member(s), status {label}")
+        reason = (stopped or {}).get(group)
+        lines.append(group_line(group, state, count, lags[group], statuses.get(group), reason))
     return lines
 
 
-def as_text(snapshot: Snapshot, statuses: Mapping[str, Status]) -> str:
+def as_text(
+    snapshot: Snapshot,
+    statuses: Mapping[str, Status],
+    stopped: Mapping[str, str] | None = None,
+) -> str:
     if not snapshot.rows:
         return "no consumer group has committed offsets on the pipeline's topics"
-    return "\n".join([render_table(lag_rows(snapshot)), "", *status_lines(snapshot, statuses)])
+    table = render_table(lag_rows(snapshot), HEADERS)
+    return "\n".join([table, "", *status_lines(snapshot, statuses, stopped)])
 
 
 def as_json(snapshot: Snapshot, statuses: Mapping[str, Status]) -> bytes:

@@ -77,7 +77,7 @@ async def test_lag_command_prints_the_table_and_json(
     out = capsys.readouterr().out
     assert "GROUP" in out and "LAG_SECONDS" in out
     assert f"{group}  {topic}  3          1          5    4" in out
-    assert f"group {group}: Empty, 0 member(s), status OK" in out
+    assert f"group {group}: stopped (no member), lag 4, status OK" in out
     assert await asyncio.to_thread(main, ["lag", "--group", group, "--json"]) == 0
     document = orjson.loads(capsys.readouterr().out)
     assert [(p["partition"], p["lag"]) for p in document["partitions"]] == [(3, 4)]
