@@ -19,6 +19,9 @@ from senders.errors import (
 TEMPORARY_CODES = frozenset({1, 2, 1200})
 THROTTLING_CODES = frozenset({4, 17, 32, 613, 80006})
 STOP_PAGE_CODES = frozenset({190, 368})
+# (code, subcode) pairs that stop the page too: 10/1893063 "Page temporarily restricted from
+# sending messages" (Messenger Platform changelog, 2026-06-25), held and alerted like 190/368.
+STOP_PAGE_PAIRS = frozenset({(10, 1893063)})
 # (code, subcode) pairs with a precise reason; a code alone applies to every subcode.
 PERMANENT_REASONS: dict[tuple[int, int | None], str] = {
     (10, 2018278): "outside_window",
@@ -78,7 +81,7 @@ def error_from_meta(status: int, error: Mapping[str, Any]) -> SendError:
         return TemporarySendError(message, **fields)
     if code in THROTTLING_CODES:
         return ThrottledError(message, **fields)
-    if code in STOP_PAGE_CODES:
+    if code in STOP_PAGE_CODES or (code, subcode) in STOP_PAGE_PAIRS:
         return PageStoppedError(message, **fields)
     reason = (
         PERMANENT_REASONS.get((code, subcode))

@@ -17,7 +17,7 @@ from hookstream.runtime.pages import PagesConfig
 from hookstream.runtime.replay_bound import load_gate
 from hookstream.runtime.settings import Settings
 from senders.delivery import Deliverer
-from senders.graph import GraphClient
+from senders.graph import GraphClient, page_routes
 from senders.ledger import Ledger
 from senders.metrics import SenderMetrics
 from senders.outcomes import Source
@@ -52,7 +52,7 @@ class Sender:
         kafka, sender = self.settings.kafka, self.settings.sender
         self._producer = new_producer(kafka)
         await self._producer.start()
-        client = GraphClient(sender, self._transport)
+        client = GraphClient(sender, self._transport, page_routes(self.pages, self.settings))
         self.ledger = Ledger(kafka, self._producer)
         try:
             await self.ledger.start()

@@ -5,6 +5,9 @@ POST /{version}/{page_id}/messages?access_token=...   (also /{version}/me/messag
 GET  /sandbox/messages[?page_id=&recipient_id=&since=]   what was accepted, in order
 GET  /sandbox/stats       counters;   POST /sandbox/reset   forget everything
 GET  /sandbox/faults      PUT /sandbox/faults  (JSON list, see faults.py)
+GET  /sandbox/graph       PUT /sandbox/graph   (tokens, subscriptions, appsecret_proof; graph.py)
+GET  /{version}/debug_token, /{version}/me, /{version}/{node}, and GET/POST/DELETE
+     /{version}/{node}/subscribed_apps: the Graph calls of `hookstream pages` (see graph.py)
 GET  /                    plain HTML: conversations and their messages
 """
 
@@ -23,6 +26,18 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hookstream.sandbox.faults import Fault, FaultConfigError, choose_fault, parse_faults
+from hookstream.sandbox.graph import (
+    GraphConfigError,
+    GraphState,
+    check_fields,
+    debug_data,
+    error_body,
+    expired_error,
+    fields_param,
+    is_app_token,
+    node_answer,
+    subscribed_answer,
+)
 from hookstream.sandbox.html import render
 from hookstream.sandbox.meta import MetaError, meta_error, validate_send
 from hookstream.sandbox.store import Store
@@ -51,6 +66,8 @@ class Sandbox:
     faults: list[Fault] = field(default_factory=list)
     store: Store = field(default_factory=Store)
     rng: random.Random = field(default_factory=random.Random)
+    graph: GraphState = field(default_factory=GraphState)
+    instagram_ids: frozenset[str] = frozenset()  # nodes that are Instagram accounts
 
     def routes(self) -> Sequence[BaseRoute]:
         """Everything but the Send API itself, which `SendFront` serves (plain ASGI)."""
@@ -60,7 +77,16 @@ class Sandbox:
             Route("/sandbox/reset", self.reset, methods=["POST"]),
             Route("/sandbox/faults", self.get_faults, methods=["GET"]),
             Route("/sandbox/faults", self.set_faults, methods=["PUT", "POST"]),
+            Route("/sandbox/graph", self.get_graph, methods=["GET"]),
+            Route("/sandbox/graph", self.set_graph, methods=["PUT", "POST"]),
             Route("/", self.page, methods=["GET"]),
+            Route("/{version}/debug_token", self.debug_token, methods=["GET"]),
+            Route(
+                "/{version}/{node}/subscribed_apps",
+                self.subscribed_apps,
+                methods=["GET", "POST", "DELETE"],
+            ),
+            Route("/{version}/{node}", self.node, methods=["GET"]),
         ]
 
     def _error(self, error: MetaError) -> Reply:
@@ -80,6 +106,16 @@ class Sandbox:
         page = self._page_for_token(token, page_id)
         if page is None:
             return self._error(meta_error(190))
+        if self.graph.tokens:
+            info = self.graph.tokens.get(token)
+            if info is not None and info.expired:
+                return self._error(expired_error())
+            if info is not None and not _can_message(info.scopes):
+                return self._error(
+                    meta_error(
+                        10, message="(#10) Requires pages_messaging permission to manage the object"
+                    )
+                )
         fault = choose_fault(self.faults, page, self.rng) if self.faults else None
         if fault is not None:
             return await self._inject(fault)
@@ -139,6 +175,109 @@ class Sandbox:
 
     async def page(self, _: Request) -> Response:
         return HTMLResponse(render(self.store))
+
+    # --- the Graph calls of `hookstream pages` (graph.py has the rules) ---
+
+    def _graph_error(self, error: MetaError) -> Response:
+        self.store.rejected(error.code)
+        return Response(error_body(error), error.status, media_type="application/json")
+
+    def _token(self, request: Request) -> str:
+        token = request.query_params.get("access_token", "")
+        header = request.headers.get("authorization", "")
+        return token or (header[7:].strip() if header[:7].lower() == "bearer " else "")
+
+    def _node_for(self, request: Request, node: str) -> tuple[str, str] | Response:
+        """(page id, token) of a call on `node` ("me" included), or Meta's error answer."""
+        token = self._token(request)
+        problem = self.graph.token_problem(token, bool(self.tokens.get(token)))
+        if problem is not None:
+            return self._graph_error(problem)
+        page = self._page_for_token(token, node)
+        if page is None:
+            return self._graph_error(
+                meta_error(
+                    210, message="(#210) A page access token is required to request this resource."
+                )
+            )
+        return page, token
+
+    async def get_graph(self, _: Request) -> Response:
+        return _json(self.graph.as_dict())
+
+    async def set_graph(self, request: Request) -> Response:
+        try:
+            data = orjson.loads(await request.body())
+            self.graph.configure(data)
+            if isinstance(data, dict) and "instagram_ids" in data:
+                self.instagram_ids = frozenset(str(i) for i in data["instagram_ids"])
+        except (orjson.JSONDecodeError, GraphConfigError) as exc:
+            return JSONResponse({"error": str(exc)}, 400)
+        return _json(self.graph.as_dict())
+
+    async def debug_token(self, request: Request) -> Response:
+        access = self._token(request)
+        if not is_app_token(access):
+            problem = self.graph.token_problem(access, bool(self.tokens.get(access)))
+            if problem is not None:
+                return self._graph_error(problem)
+        input_token = request.query_params.get("input_token", "")
+        if not input_token:
+            return self._graph_error(
+                meta_error(100, message="(#100) The parameter input_token is required")
+            )
+        pages = self.tokens.get(input_token)
+        return _json({"data": debug_data(input_token, pages, self.graph.info(input_token))})
+
+    async def node(self, request: Request) -> Response:
+        found = self._node_for(request, request.path_params["node"])
+        if isinstance(found, Response):
+            return found
+        page, _ = found
+        requested = fields_param(request.query_params.get("fields", ""))
+        return _json(node_answer(page, requested, page in self.instagram_ids))
+
+    async def subscribed_apps(self, request: Request) -> Response:
+        found = self._node_for(request, request.path_params["node"])
+        if isinstance(found, Response):
+            return found
+        page, token = found
+        instagram = page in self.instagram_ids
+        needed = "instagram_business_manage_messages" if instagram else "pages_manage_metadata"
+        if needed not in self.graph.info(token).scopes:
+            return self._graph_error(
+                meta_error(200, message=f"(#200) Requires {needed} permission to manage the object")
+            )
+        if request.method == "GET":
+            return _json(subscribed_answer(self.graph.subscriptions.get(page, ())))
+        if request.method == "DELETE":
+            self.graph.subscriptions.pop(page, None)
+            return _json({"success": True})
+        form = await request.form()
+        raw = request.query_params.get("subscribed_fields") or str(
+            form.get("subscribed_fields") or ""
+        )
+        requested = fields_param(raw)
+        if not requested:
+            return self._graph_error(
+                meta_error(100, message="(#100) The parameter subscribed_fields is required.")
+            )
+        problem = check_fields(requested, instagram)
+        if problem is not None:
+            return self._graph_error(problem)
+        self.graph.subscriptions[page] = tuple(dict.fromkeys(requested))
+        return _json({"success": True})
+
+
+def _can_message(scopes: tuple[str, ...]) -> bool:
+    return any(
+        scope in scopes
+        for scope in (
+            "pages_messaging",
+            "instagram_manage_messages",
+            "instagram_business_manage_messages",
+        )
+    )
 
 
 def sandbox_tokens(

@@ -9,6 +9,7 @@ from typing import Any
 MAX_TEXT = 2000
 MAX_QUICK_REPLIES = 13
 MESSAGING_TYPES = ("RESPONSE", "UPDATE", "MESSAGE_TAG")
+ACCEPTED_TAGS = ("HUMAN_AGENT",)  # the only tag Meta still accepts (Messenger and Instagram)
 SENDER_ACTIONS = ("typing_on", "typing_off", "mark_seen")
 
 ERROR_TEXT = {
@@ -81,6 +82,8 @@ def _validate_type(body: Mapping[str, Any]) -> MetaError | None:
         return _bad("Param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}")
     if kind == "MESSAGE_TAG" and not body.get("tag"):
         return _bad("Param tag is required when messaging_type is MESSAGE_TAG")
+    if kind == "MESSAGE_TAG" and body.get("tag") not in ACCEPTED_TAGS:
+        return _bad(f"Invalid parameter: tag {str(body.get('tag'))[:40]} is not supported")
     return None
 
 
@@ -88,6 +91,11 @@ def _validate_message(message: Any) -> MetaError | None:
     if not isinstance(message, Mapping):
         return _bad("Param message must be an object")
     text, attachment = message.get("text"), message.get("attachment")
+    sticker = message.get("sticker_id")
+    if sticker is not None and text is None and attachment is None:
+        if isinstance(sticker, bool) or not str(sticker).isdigit():
+            return _bad("Param message[sticker_id] must be a sticker id")
+        return None
     if (text is None) == (attachment is None):
         return _bad("Exactly one of message[text] or message[attachment] must be set")
     if text is not None and (not isinstance(text, str) or not text.strip()):

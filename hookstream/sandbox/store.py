@@ -28,7 +28,12 @@ class Store:
             "messaging_type": body.get("messaging_type", "RESPONSE"),
             "tag": body.get("tag"),
             "text": message.get("text"),
-            "attachment": message.get("attachment"),
+            "attachment": message.get("attachment")
+            or (
+                {"type": "sticker", "sticker_id": message["sticker_id"]}
+                if "sticker_id" in message
+                else None
+            ),
             "quick_replies": message.get("quick_replies"),
             "metadata": message.get("metadata"),
             "received_at_ms": int(time.time() * 1000),

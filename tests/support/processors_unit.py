@@ -74,6 +74,7 @@ pages:
     responder: none
   "1003":
     typing_on: true
+    human_agent: true
     outside_window_tag: HUMAN_AGENT
     rules:
       - name: any

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hookstream.runtime.settings.env import Env
+from hookstream.runtime.settings.graph_versions import CURRENT_VERSION
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ class ProcessorSettings:
 @dataclass(frozen=True)
 class SenderSettings:
     graph_api_base_url: str = "https://graph.facebook.com"
-    graph_api_version: str = "v24.0"
+    graph_api_version: str = CURRENT_VERSION  # v27.0, the current one per Meta's changelog
+    # Instagram accounts connected through Instagram Login are called on graph.instagram.com
+    instagram_api_base_url: str = "https://graph.instagram.com"
     concurrency: int = 64
     page_rate_per_s: float = 250.0
     max_attempts: int = 6
@@ -70,12 +73,16 @@ class SenderSettings:
     # besides those of the pages file, and error injection rules (JSON, see hookstream/sandbox).
     sandbox_tokens: tuple[str, ...] = ()
     sandbox_faults: str = ""
+    sandbox_require_proof: bool = False  # like an app with "Require App Secret"
 
     @classmethod
     def from_env(cls, env: Env) -> SenderSettings:
         return cls(
             graph_api_base_url=env.string("GRAPH_API_BASE_URL", cls.graph_api_base_url).rstrip("/"),
             graph_api_version=env.string("GRAPH_API_VERSION", cls.graph_api_version),
+            instagram_api_base_url=env.string(
+                "INSTAGRAM_GRAPH_API_BASE_URL", cls.instagram_api_base_url
+            ).rstrip("/"),
             concurrency=env.integer("HOOKSTREAM_SENDER_CONCURRENCY", cls.concurrency),
             page_rate_per_s=env.number("HOOKSTREAM_PAGE_RATE_PER_S", cls.page_rate_per_s),
             max_attempts=env.integer("HOOKSTREAM_SEND_MAX_ATTEMPTS", cls.max_attempts),
@@ -95,6 +102,7 @@ class SenderSettings:
             ),
             sandbox_tokens=env.csv("HOOKSTREAM_SANDBOX_TOKENS"),
             sandbox_faults=env.string("HOOKSTREAM_SANDBOX_FAULTS"),
+            sandbox_require_proof=env.flag("HOOKSTREAM_SANDBOX_REQUIRE_APPSECRET_PROOF", False),
         )
 
 
@@ -125,6 +133,7 @@ class OpsSettings:
     lag_topics: tuple[str, ...] = ()  # names after the prefix; empty: the pipeline's topics
     lag_interval_s: float = 10.0
     status_window_s: float = 300.0
+    sender_url: str = "http://127.0.0.1:9101"  # `hookstream pages status` reads its /metrics
 
     @classmethod
     def from_env(cls, env: Env) -> OpsSettings:
@@ -133,4 +142,5 @@ class OpsSettings:
             lag_topics=env.csv("HOOKSTREAM_LAG_TOPICS"),
             lag_interval_s=env.number("HOOKSTREAM_LAG_INTERVAL_S", cls.lag_interval_s),
             status_window_s=env.number("HOOKSTREAM_LAG_STATUS_WINDOW_S", cls.status_window_s),
+            sender_url=env.string("HOOKSTREAM_SENDER_URL", cls.sender_url).rstrip("/"),
         )

