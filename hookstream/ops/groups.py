@@ -68,6 +68,8 @@ async def delete_group(settings: KafkaSettings, group: str, probe: bool = False)
     admin = new_admin(settings)
     await admin.start()
     try:
+        if group not in {name for name, _protocol in await admin.list_consumer_groups()}:
+            return False  # the embedded broker answers "deleted" for any name
         node = await admin.find_coordinator(group)
         response = await admin._send_request_to_node(node, DeleteGroupsRequest([group]))
     finally:
@@ -85,4 +87,3 @@ async def delete_group(settings: KafkaSettings, group: str, probe: bool = False)
         if await load_plan(settings, group) is not None:
             await record_plan(settings, None, group=group)
     return True
-
