@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
 from hookstream.cli import main
@@ -152,9 +152,11 @@ async def test_failed_commit_says_what_moved_then_finish_and_undo(
     real_commit = replay_apply._commit
     only = ["--partition", "0", "--partition", "1"]
 
-    async def commit_first_then_fail(committer: object, offsets: dict[TopicPartition, int]) -> None:
+    async def commit_first_then_fail(
+        committer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
+    ) -> None:
         first = min(offsets)
-        await real_commit(committer, {first: offsets[first]})  # type: ignore[arg-type]
+        await real_commit(committer, {first: offsets[first]})
         raise KafkaTimeoutError("the coordinator went away")
 
     monkeypatch.setattr(replay_apply, "_commit", commit_first_then_fail)
