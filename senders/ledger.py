@@ -47,7 +47,10 @@ class Ledger:
         consumer = new_consumer(self._kafka, group_id=None)
         await consumer.start()
         self._consumer = consumer
-        partitions = consumer.partitions_for_topic(self._topic) or set()
+        # After start() a consumer without subscriptions knows no topics on Apache Kafka (its
+        # bootstrap asks metadata for none; Tansu answered with all): ask for them.
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = cluster.partitions_for_topic(self._topic) or set()
         tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
