@@ -49,6 +49,7 @@ class LoadResult:
             "events": self.events,
             "duplicates": self.duplicates,
             "rate_per_s": round(self.sent / self.elapsed_s, 1) if self.elapsed_s else 0.0,
+            "events_per_s": round(self.events / self.elapsed_s, 1) if self.elapsed_s else 0.0,
             "latency_ms": {f"p{q}": round(percentile(ordered, q) * 1000, 2) for q in (50, 95, 99)},
             "behind_schedule": self.behind,
         }

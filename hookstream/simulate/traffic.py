@@ -1,11 +1,16 @@
 """Synthetic webhook bodies shaped like Meta's: many pages and users, a mix of event kinds,
-batched entries, and exact redeliveries. Deterministic for a given seed."""
+batched entries, and exact redeliveries. Deterministic for a given seed.
+
+Pages: `page_ids` (Messenger) and `instagram_ids` (Instagram accounts) when given, e.g. those of
+the pages file the stack answers for; else `pages` synthetic ids from 1001 (Instagram bodies
+then reuse them). `events_by_page` counts the events of new (not redelivered) bodies per page.
+"""
 
 from __future__ import annotations
 
 import random
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,32 +50,55 @@ class TrafficModel:
     instagram_share: float = 0.2
     seed: int = 7
     clock: Callable[[], float] = time.time
+    page_ids: tuple[str, ...] | None = None
+    instagram_ids: tuple[str, ...] = ()
+    events_by_page: Counter[str] = field(default_factory=Counter, init=False)
     _rng: random.Random = field(init=False, repr=False)
     _sequence: int = field(default=0, init=False)
     _recent: deque[bytes] = field(default_factory=lambda: deque(maxlen=200), init=False)
+    _messenger: tuple[str, ...] = field(default=(), init=False, repr=False)
+    _instagram: tuple[str, ...] = field(default=(), init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)  # noqa: S311 - synthetic data, not security
+        if self.page_ids is None:
+            self._messenger = tuple(self.page_id(i) for i in range(self.pages))
+            self._instagram = self.instagram_ids or self._messenger
+        else:
+            self._messenger, self._instagram = self.page_ids, self.instagram_ids
+        if not self._messenger and not self._instagram:
+            raise ValueError("no page to simulate traffic for")
 
     def page_id(self, index: int) -> str:
         return str(1001 + index)
+
+    @property
+    def all_pages(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self._messenger, *self._instagram)))
+
+    def _instagram_body(self) -> bool:
+        if not self._messenger:
+            return True
+        return bool(self._instagram) and self._rng.random() < self.instagram_share
 
     def next_body(self) -> tuple[bytes, int, bool]:
         """(body, events in it, whether it is an exact redelivery of an earlier body)."""
         if self._recent and self._rng.random() < self.duplicate_rate:
             body = self._rng.choice(self._recent)
             return body, len(_count_events(body)), True
-        instagram = self._rng.random() < self.instagram_share
-        entries = [self._entry() for _ in range(self._rng.randint(1, self.max_entries))]
+        instagram = self._instagram_body()
+        pages = self._instagram if instagram else self._messenger
+        entries = [self._entry(pages) for _ in range(self._rng.randint(1, self.max_entries))]
         data = {"object": "instagram" if instagram else "page", "entry": entries}
         body = orjson.dumps(data)
         self._recent.append(body)
         return body, sum(len(e["messaging"]) for e in entries), False
 
-    def _entry(self) -> dict[str, Any]:
-        page = self.page_id(self._rng.randrange(self.pages))
+    def _entry(self, pages: tuple[str, ...]) -> dict[str, Any]:
+        page = pages[self._rng.randrange(len(pages))]
         now = int(self.clock() * 1000)
         events = [self._event(page, now) for _ in range(self._rng.randint(1, self.max_events))]
+        self.events_by_page[page] += len(events)
         return {"id": page, "time": now, "messaging": events}
 
     def _event(self, page: str, now: int) -> dict[str, Any]:

@@ -49,3 +49,46 @@ def test_percentile_nearest_rank(q: float, expected: float) -> None:
 
 def test_percentile_of_nothing_is_zero() -> None:
     assert percentile([], 99) == 0.0
+
+
+def test_pages_of_the_pages_file_are_the_ones_simulated() -> None:
+    model = TrafficModel(
+        page_ids=("1001",), instagram_ids=("17841400000000001",), duplicate_rate=0.0, seed=2
+    )
+    objects: dict[str, set[str]] = {"page": set(), "instagram": set()}
+    for _ in range(200):
+        data = orjson.loads(model.next_body()[0])
+        objects[data["object"]] |= {entry["id"] for entry in data["entry"]}
+    assert objects == {"page": {"1001"}, "instagram": {"17841400000000001"}}
+    assert set(model.events_by_page) == {"1001", "17841400000000001"}
+    assert model.all_pages == ("1001", "17841400000000001")
+
+
+def test_message_ids_differ_between_seeds() -> None:
+    def mids(seed: int) -> set[str]:
+        model = TrafficModel(seed=seed, duplicate_rate=0.0, clock=lambda: 1.7e9)
+        found = set()
+        for _ in range(20):
+            for entry in orjson.loads(model.next_body()[0])["entry"]:
+                for event in entry["messaging"]:
+                    for part in event.values():
+                        if isinstance(part, dict) and "mid" in part:
+                            found.add(part["mid"])
+        return found
+
+    assert mids(1) and not mids(1) & mids(2)
+
+
+def test_events_by_page_counts_new_bodies_only() -> None:
+    model = TrafficModel(pages=3, duplicate_rate=0.5, seed=4)
+    fresh = 0
+    for _ in range(200):
+        _body, events, duplicate = model.next_body()
+        fresh += 0 if duplicate else events
+    assert sum(model.events_by_page.values()) == fresh
+    assert set(model.events_by_page) <= {"1001", "1002", "1003"}
+
+
+def test_no_page_at_all_is_refused() -> None:
+    with pytest.raises(ValueError, match="no page"):
+        TrafficModel(page_ids=(), instagram_ids=())
