@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from hookstream.cli.simulate import human_lines, page_plan, unanswered
-from hookstream.runtime.pages import parse_pages
+from hookstream.runtime.pages import PagesConfig, parse_pages
 from hookstream.simulate.traffic import TrafficModel
 
 PAGES = """\
@@ -17,7 +17,7 @@ pages:
 """
 
 
-def config():  # type: ignore[no-untyped-def]
+def config() -> PagesConfig:
     return parse_pages(PAGES, Path("demo.yaml"), os.environ)
 
 
@@ -25,7 +25,7 @@ def test_the_pages_file_decides_which_pages_are_simulated() -> None:
     plan = page_plan(config(), None)
     assert plan.messenger == ("1001", "1002")
     assert plan.instagram == ("17841400000000001",)
-    assert plan.answered == {"1001", "17841400000000001"}
+    assert plan.answered == frozenset({"1001", "17841400000000001"})
 
 
 def test_synthetic_pages_are_counted_against_the_pages_file() -> None:
