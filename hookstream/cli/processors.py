@@ -16,10 +16,11 @@ from pathlib import Path
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.ports import free_port, port_open
 from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
 
 log = get_logger("processors")
-DEFAULT_PORT = 6066
+DEFAULT_PORT = port_of("processors")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
