@@ -36,8 +36,25 @@ def test_rules_are_valid() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_prometheus_config_is_valid() -> None:
-    result = promtool("check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
+@pytest.mark.parametrize("config", ["prometheus.yml", "prometheus.compose.yml"])
+def test_prometheus_config_is_valid(config: str) -> None:
+    result = promtool("check", "config", str(PROMETHEUS_DIR / config))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("amtool") is None,
+    reason="amtool not installed (Debian package `prometheus-alertmanager`)",
+)
+def test_alertmanager_config_is_valid() -> None:
+    config = PROMETHEUS_DIR.parent / "alertmanager" / "alertmanager.yml"
+    result = subprocess.run(
+        [shutil.which("amtool") or "amtool", "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -1,10 +1,14 @@
-"""Every Grafana panel query (and template variable query) runs against the real schema on the
-embedded engine, with the ClickHouse plugin's macros expanded the way the plugin expands them."""
+"""Every Grafana panel query (and template variable query) of the ClickHouse dashboards runs
+against the real schema on the embedded engine, with the ClickHouse plugin's macros expanded the
+way the plugin expands them. Every PromQL query of the Prometheus dashboards passes promtool, reads
+only metrics the services export, and the headline ones compute what they say on sample series."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +28,17 @@ from tests.support.sink_rig import (
 )
 
 pytestmark = pytest.mark.integration
-GRAFANA = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
-DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+ROOT = Path(__file__).resolve().parents[2]
+GRAFANA = ROOT / "deploy" / "grafana"
+ALL_DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+
+
+def datasource_type(path: Path) -> str:
+    return str(json.loads(path.read_text())["panels"][0]["datasource"]["type"])
+
+
+DASHBOARDS = [p for p in ALL_DASHBOARDS if datasource_type(p) == "grafana-clickhouse-datasource"]
+PROM_DASHBOARDS = [p for p in ALL_DASHBOARDS if datasource_type(p) == "prometheus"]
 FROM_S, TO_S = BASE_MS // 1000 - 3600, BASE_MS // 1000 + 3600
 INTERVAL_S = 60
 
@@ -75,17 +88,40 @@ def with_data(ch: Client) -> Client:
     return ch
 
 
+def provisioned(name: str) -> dict[str, Any]:
+    document = yaml.safe_load((GRAFANA / "provisioning/datasources" / name).read_text())
+    [source] = document["datasources"]
+    return dict(source)
+
+
+def test_every_dashboard_uses_one_provisioned_datasource() -> None:
+    sources = {
+        (s["type"], s["uid"])
+        for s in (provisioned("clickhouse.yaml"), provisioned("prometheus.yaml"))
+    }
+    assert set(DASHBOARDS) | set(PROM_DASHBOARDS) == set(ALL_DASHBOARDS)
+    for path in ALL_DASHBOARDS:
+        dashboard = json.loads(path.read_text())
+        used = {
+            (t["datasource"]["type"], t["datasource"]["uid"])
+            for panel in dashboard["panels"]
+            for t in panel["targets"]
+        }
+        assert len(used) == 1 and used <= sources, f"{path.name}: {used}"
+        assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+
+
 def test_there_are_dashboards_and_they_use_the_provisioned_datasource() -> None:
     assert DASHBOARDS
-    provisioned = yaml.safe_load((GRAFANA / "provisioning/datasources/clickhouse.yaml").read_text())
-    [source] = provisioned["datasources"]
+    source = provisioned("clickhouse.yaml")
     assert source["type"] == "grafana-clickhouse-datasource"
     for path in DASHBOARDS:
         dashboard = json.loads(path.read_text())
         for panel in dashboard["panels"]:
             for t in panel["targets"]:
                 assert t["datasource"] == {"type": source["type"], "uid": source["uid"]}
-    titles = " ".join(p["title"] for p in json.loads(DASHBOARDS[0].read_text())["panels"])
+    analytics = GRAFANA / "dashboards/hookstream-analytics.json"
+    titles = " ".join(p["title"] for p in json.loads(analytics.read_text())["panels"])
     for needle in (
         "Traffic by page and kind",
         "p50 / p95 / p99",
@@ -122,3 +158,154 @@ def test_panels_compute_what_they_say(with_data: Client) -> None:
     assert one("Processed within 2 s") == 1.0
     top = with_data.query(expand(by_title["Top pages"], "__all")).result_rows
     assert [(r[0], r[1]) for r in top] == [("1001", 10), ("2002", 3)]
+
+
+# --- the Prometheus dashboards ---------------------------------------------------------------
+
+OPERATIONS = GRAFANA / "dashboards/hookstream-operations.json"
+# Exported by the services: a metric name in their source, as a Counter adds `_total`.
+METRIC_NAME = re.compile(r'"((?:hookstream|kafka)_[a-z_]+)"')
+KEYWORDS = {"or", "and", "unless", "bool", "offset"}
+
+
+def exported_metrics() -> set[str]:
+    names: set[str] = {"up"}
+    for package in ("ingress", "processors", "senders", "sinks", "hookstream"):
+        for source in (ROOT / package).rglob("*.py"):
+            for name in METRIC_NAME.findall(source.read_text()):
+                names |= {name, f"{name}_total"}
+    return names
+
+
+def prom_queries(path: Path) -> list[tuple[str, str]]:
+    dashboard = json.loads(path.read_text())
+    found = []
+    for panel in dashboard["panels"]:
+        assert panel.get("targets"), f"panel {panel['title']!r} has no query"
+        found += [(f"{panel['title']} [{t['refId']}]", t["expr"]) for t in panel["targets"]]
+    return found
+
+
+def metrics_in(expr: str) -> set[str]:
+    """Metric names of a PromQL expression: the identifiers left once strings, label matchers,
+    ranges and by/without/on clauses are gone, that are neither numbers, keywords nor functions
+    (followed by `(`)."""
+    text = re.sub(r'"[^"]*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
+    names = set()
+    for match in re.finditer(r"\d+(?:\.\d+)?(?:e[+-]?\d+)?|[a-zA-Z_:][a-zA-Z0-9_:]*", text):
+        token = match.group(0)
+        if token[0].isdigit() or token in KEYWORDS:
+            continue
+        if text[match.end() :].lstrip().startswith("("):
+            continue
+        names.add(token)
+    return names
+
+
+promtool = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    promtool is None, reason="promtool not installed (Debian `prometheus`)"
+)
+
+
+def test_there_is_an_operations_dashboard_for_lag_503s_and_page_status() -> None:
+    assert OPERATIONS in PROM_DASHBOARDS
+    titles = " ".join(p["title"] for p in json.loads(OPERATIONS.read_text())["panels"])
+    for needle in ("lag", "503", "Sender page status", "Consumer group status", "Dead letters"):
+        assert needle in titles, needle
+    source = provisioned("prometheus.yaml")
+    assert source["type"] == "prometheus" and "${PROMETHEUS_URL}" in source["url"]
+
+
+@pytest.mark.parametrize("path", PROM_DASHBOARDS, ids=lambda p: p.name)
+def test_prometheus_panels_read_only_exported_metrics(path: Path) -> None:
+    exported = exported_metrics()
+    for name, expr in prom_queries(path):
+        unknown = metrics_in(expr) - exported
+        assert not unknown, f"{path.name}: {name} reads {unknown}, which no service exports"
+
+
+def test_the_metric_finder_finds_metrics() -> None:
+    assert metrics_in(
+        'sum by (status) (rate(hookstream_ingress_requests_total{route="x"}[5m]))'
+    ) == {"hookstream_ingress_requests_total"}
+    assert metrics_in("count(a_metric == 1) or vector(0)") == {"a_metric"}
+    assert "no_such_metric" not in exported_metrics()
+
+
+@needs_promtool
+@pytest.mark.parametrize("path", PROM_DASHBOARDS, ids=lambda p: p.name)
+def test_prometheus_panel_queries_pass_promtool(path: Path, tmp_path: Path) -> None:
+    rules = [
+        {"record": f"dashboard:panel_{number}", "expr": expr}
+        for number, (_, expr) in enumerate(prom_queries(path))
+    ]
+    rule_file = tmp_path / "panels.yml"
+    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
+    result = subprocess.run(
+        [promtool or "promtool", "check", "rules", str(rule_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_operations_panels_compute_what_they_say(tmp_path: Path) -> None:
+    """On sample series: 1 of 4 webhooks answered 503 reads 25%; one page stopped of two."""
+    by_title = {
+        p["title"]: p["targets"][0]["expr"] for p in json.loads(OPERATIONS.read_text())["panels"]
+    }
+    ok = 'hookstream_ingress_requests_total{route="webhook",status="200",instance="i1"}'
+    failed = 'hookstream_ingress_requests_total{route="webhook",status="503",instance="i1"}'
+    test = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": ok, "values": "0+30x10"},
+                    {"series": failed, "values": "0+10x10"},
+                    {"series": 'hookstream_sender_page_stopped{page_id="1001"}', "values": "1x10"},
+                    {"series": 'hookstream_sender_page_stopped{page_id="2002"}', "values": "0x10"},
+                    {
+                        "series": 'kafka_consumergroup_lag_seconds{consumergroup="g",topic="t"}',
+                        "values": "45x10",
+                    },
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": by_title["Webhooks answered 503 (share, 5 min)"],
+                        "eval_time": "10m",
+                        "exp_samples": [{"labels": "{}", "value": 0.25}],
+                    },
+                    {
+                        "expr": by_title["Sender pages stopped"],
+                        "eval_time": "10m",
+                        "exp_samples": [{"labels": "{}", "value": 1}],
+                    },
+                    {
+                        "expr": by_title["Oldest unconsumed record"],
+                        "eval_time": "10m",
+                        "exp_samples": [{"labels": "{}", "value": 45}],
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "panels_test.yml"
+    path.write_text(yaml.safe_dump(test))
+    result = subprocess.run(
+        [promtool or "promtool", "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

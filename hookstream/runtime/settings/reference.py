@@ -12,7 +12,8 @@ How a variable is tied to its setting: `Settings.from_env` runs once against an 
 records each variable read through `Env` (name, kind, default), then once per variable with only
 that variable set to a probe value; the field that changed is the variable's setting. Nothing is
 parsed from source code, so a renamed variable or a new field shows up by itself. The meanings are
-the one hand-written part (`MEANINGS` below): a variable without one fails the generator, naming it.
+hand-written (`MEANINGS` below); a variable without one there gets the comment at its field in
+the settings source, else a placeholder that says where to add it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import re
 import sys
 import tempfile
@@ -47,6 +49,7 @@ SECTIONS = {
     "sender": "Sender and Send API sandbox",
     "sink": "Analytics sink and ClickHouse",
     "ops": "Lag exporter and operations",
+    "console": "Console",
 }
 
 MEANINGS: dict[str, str] = {
@@ -306,11 +309,56 @@ def _default(value: Any) -> str:
     return f"`{value}`"
 
 
+def _comments(cls: type) -> dict[str, str]:
+    """Field name -> the comment beside it or right above it in the dataclass's source."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    found: dict[str, str] = {}
+    above: list[str] = []
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            above.append(stripped.lstrip("#").strip())
+            continue
+        match = re.match(r"(\w+): [^=]+=[^#]*(?:#\s*(?P<beside>.*))?$", stripped)
+        if match and line.startswith("    ") and not line.startswith("     "):
+            text = match["beside"] or " ".join(above)
+            if text:
+                found[match.group(1)] = text
+        above = []
+    return found
+
+
+def _source_meanings(settings: Any, prefix: str = "") -> dict[str, str]:
+    meanings = {f"{prefix}{k}": v for k, v in _comments(type(settings)).items()}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            meanings.update(_source_meanings(value, f"{prefix}{f.name}."))
+    return meanings
+
+
+MISSING_MEANING = (
+    "(not described yet: add it to MEANINGS in hookstream/runtime/settings/reference.py)"
+)
+
+
+def meaning_of(variable: Variable, from_source: Mapping[str, str]) -> str:
+    """MEANINGS first, else the comment at the field in the settings source."""
+    if variable.name in MEANINGS:
+        text = MEANINGS[variable.name]
+    else:
+        text = from_source.get(variable.field, MISSING_MEANING)
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|")
+
+
 def render_configuration() -> str:
     found = variables()
-    missing = [v.name for v in found if v.name not in MEANINGS]
-    if missing:
-        raise RuntimeError(f"no meaning for {', '.join(missing)}: add it to MEANINGS in {__name__}")
+    with _neutral_directory():
+        from_source = _source_meanings(Settings.from_env({}))
     lines = [
         "# Configuration reference",
         "",
@@ -331,7 +379,8 @@ def render_configuration() -> str:
         f"{len(found)} variables. The setting column is the field of `Settings`",
         "(`hookstream/runtime/settings/`) the variable fills.",
     ]
-    for section, heading in SECTIONS.items():
+    sections = {**SECTIONS, **{v.section: v.section.capitalize() for v in found}}
+    for section, heading in sections.items():
         rows = [v for v in found if v.section == section]
         if not rows:
             continue
@@ -342,12 +391,9 @@ def render_configuration() -> str:
         ]
         lines += [
             f"| {_names(v)} | `{v.field}` | {_kind(v)} | {_default(v.default)} "
-            f"| {MEANINGS[v.name]} |"
+            f"| {meaning_of(v, from_source)} |"
             for v in rows
         ]
-    unplaced = [v.name for v in found if v.section not in SECTIONS]
-    if unplaced:
-        raise RuntimeError(f"no section heading for {', '.join(unplaced)}: add it to SECTIONS")
     lines += [
         "",
         "See also: [the pages file](pages-file.md), [services and ports](services.md).",

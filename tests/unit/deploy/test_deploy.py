@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ def test_image_copies_every_package() -> None:
         assert (ROOT / package / "__init__.py").exists()
 
 
-def test_compose_prometheus_scrapes_compose_services_with_the_same_jobs() -> None:
+def test_compose_prometheus_scrapes_every_replica_with_the_same_jobs() -> None:
     services = compose()["services"]
     command = services["prometheus"]["command"][0]
     config_name = command.split("/etc/prometheus/")[1]
@@ -90,11 +91,122 @@ def test_compose_prometheus_scrapes_compose_services_with_the_same_jobs() -> Non
     assert [j["job_name"] for j in compose_config["scrape_configs"]] == [
         j["job_name"] for j in local_config["scrape_configs"]
     ]
+    scraped = {}
     for job in compose_config["scrape_configs"]:
-        for target in job["static_configs"][0]["targets"]:
-            host, port = target.split(":")
-            assert host in services and CONTRACT_PORTS[host] == int(port)
+        # DNS service discovery: every replica of a scaled service, not one at random.
+        assert "static_configs" not in job, job["job_name"]
+        for sd in job["dns_sd_configs"]:
+            assert sd["type"] == "A"
+            for name in sd["names"]:
+                assert name in services
+                scraped[name] = sd["port"]
+    assert scraped == CONTRACT_PORTS
+    local_targets = {
+        target
+        for job in local_config["scrape_configs"]
+        for target in job["static_configs"][0]["targets"]
+    }
+    assert local_targets == {f"127.0.0.1:{port}" for port in CONTRACT_PORTS.values()}
     assert compose_config["rule_files"] == local_config["rule_files"]
+
+
+def test_alerts_go_to_the_compose_alertmanager() -> None:
+    services = compose()["services"]
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.compose.yml").read_text())
+    [manager] = config["alerting"]["alertmanagers"]
+    [target] = manager["static_configs"][0]["targets"]
+    host, port = target.split(":")
+    alertmanager = services[host]
+    assert f"{port}:{port}" in alertmanager["ports"]
+    config_flag = next(a for a in alertmanager["command"] if a.startswith("--config.file="))
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in alertmanager["volumes"]}
+    config_path = Path(config_flag.split("=", 1)[1])
+    source = mounted[str(config_path.parent)]
+    assert (ROOT / source / config_path.name).is_file()
+
+
+def test_every_compose_service_has_a_readiness_healthcheck() -> None:
+    services = compose()["services"]
+    for name, port in CONTRACT_PORTS.items():
+        check = " ".join(services[name]["healthcheck"]["test"])
+        assert f"127.0.0.1:{port}/readyz" in check, name
+
+
+def test_compose_has_no_default_passwords() -> None:
+    """`${VAR:-default}` for a secret would start production with a password everyone knows;
+    secrets are `${VAR:?message}` (compose refuses to start without them) or unset."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    secret = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY")
+    for name, default in re.findall(r"\$\{(\w+):?-([^}]*)\}", text):
+        assert not secret.search(name), f"{name} defaults to {default!r}"
+    required = set(re.findall(r"\$\{(\w+):\?[^}]+\}", text))
+    assert {"CLICKHOUSE_PASSWORD", "GRAFANA_ADMIN_PASSWORD"} <= required
+    for service in compose()["services"].values():
+        for key, value in (service.get("environment") or {}).items():
+            if secret.search(key) and isinstance(value, str):
+                assert value.startswith("${") and ":?" in value, f"{key}: {value!r}"
+
+
+def kubernetes() -> list[dict[str, Any]]:
+    text = (ROOT / "deploy/kubernetes/hookstream.yaml").read_text()
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def deployments() -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in kubernetes() if d["kind"] == "Deployment"}
+
+
+@pytest.mark.parametrize("service", sorted(CONTRACT_PORTS))
+def test_kubernetes_deployment_is_probed_sized_and_on_its_port(service: str) -> None:
+    deployment = deployments()[service]
+    template = deployment["spec"]["template"]
+    [container] = template["spec"]["containers"]
+    port = CONTRACT_PORTS[service]
+    assert container["args"][container["args"].index("--port") + 1] == str(port)
+    assert container["ports"] == [{"containerPort": port, "name": "http"}]
+    assert template["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    requests = container["resources"]["requests"]
+    assert requests["cpu"] and requests["memory"]
+    assert container["resources"]["limits"]["memory"]
+    assert (
+        deployment["spec"]["selector"]["matchLabels"].items()
+        <= template["metadata"]["labels"].items()
+    )
+
+
+def test_kubernetes_ingress_has_a_disruption_budget() -> None:
+    [budget] = [d for d in kubernetes() if d["kind"] == "PodDisruptionBudget"]
+    labels = deployments()["ingress"]["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert budget["spec"]["minAvailable"] >= 1
+    assert deployments()["ingress"]["spec"]["replicas"] > budget["spec"]["minAvailable"]
+
+
+def test_kubernetes_page_tokens_reach_the_sender_from_a_secret() -> None:
+    """The pages file says `access_token: env:VAR`; VAR comes from a Secret, never a ConfigMap."""
+    text = (ROOT / "deploy/kubernetes/hookstream.yaml").read_text()
+    [container] = deployments()["sender"]["spec"]["template"]["spec"]["containers"]
+    secrets = {e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e}
+    assert "hookstream-page-tokens" in secrets
+    assert "create secret generic hookstream-page-tokens" in text
+    pages = (ROOT / "deploy/pages.example.yaml").read_text()
+    assert "access_token: env:" in pages
+    config = next(d for d in kubernetes() if d["kind"] == "ConfigMap")
+    assert not any(re.search(r"TOKEN|SECRET|PASSWORD", key) for key in config["data"])
+
+
+@pytest.mark.parametrize("service", sorted(CONTRACT_PORTS))
+def test_railway_waits_for_readiness(service: str) -> None:
+    config = json.loads((ROOT / f"deploy/railway/{service}.railway.json").read_text())
+    assert config["deploy"]["healthcheckPath"] == "/readyz"
+
+
+def test_image_exposes_every_deployed_port() -> None:
+    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+    exposed = next(line for line in dockerfile.splitlines() if line.startswith("EXPOSE"))
+    assert set(exposed.split()[1:]) == {str(p) for p in CONTRACT_PORTS.values()}
 
 
 def test_compose_grafana_gets_what_its_provisioning_reads() -> None:
@@ -104,15 +216,9 @@ def test_compose_grafana_gets_what_its_provisioning_reads() -> None:
     )
     dashboards_path = provider["providers"][0]["options"]["path"]
     assert any(v.split(":")[1] == dashboards_path for v in grafana["volumes"])
-    datasource = (ROOT / "deploy/grafana/provisioning/datasources/clickhouse.yaml").read_text()
-    for variable in (
-        "CLICKHOUSE_HOST",
-        "CLICKHOUSE_PORT",
-        "CLICKHOUSE_USER",
-        "CLICKHOUSE_PASSWORD",
-    ):
-        if "${" + variable + "}" in datasource:
-            assert variable in grafana["environment"], variable
+    for datasource in (ROOT / "deploy/grafana/provisioning/datasources").glob("*.yaml"):
+        for variable in re.findall(r"\$\{(\w+)\}", datasource.read_text()):
+            assert variable in grafana["environment"], f"{datasource.name}: {variable}"
     assert grafana["environment"]["GF_INSTALL_PLUGINS"] == "grafana-clickhouse-datasource"
 
 
@@ -135,4 +241,10 @@ def test_cli_port_defaults_come_from_the_table(entry: Any) -> None:
     parser = build_parser()
     if entry.name not in subcommands():
         pytest.skip(f"no `hookstream {entry.name}` yet")
-    assert parser.parse_args([entry.name]).port == entry.port
+    port = parser.parse_args([entry.name]).port
+    if port is None:  # resolved at start (e.g. processors --as picks a free one); says its default
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        option = next(a for a in commands.choices[entry.name]._actions if a.dest == "port")
+        assert f"default {entry.port}" in (option.help or "")
+    else:
+        assert port == entry.port
