@@ -79,6 +79,21 @@ def attachment_of(item: Any) -> Attachment:
     return Attachment(type=kind, url=url, ids=ids, title=title)
 
 
+def unique_stickers(attachments: tuple[Attachment, ...]) -> tuple[Attachment, ...]:
+    """Until 2026-08-30 Meta sent a sticker twice (an `image` with sticker_id and a `sticker`
+    attachment; Messenger changelog 2026-06-01): one sticker is one attachment."""
+    seen: set[str] = set()
+    kept = []
+    for attachment in attachments:
+        sticker = attachment.ids.get("sticker_id") if attachment.type == "sticker" else None
+        if sticker is not None and sticker in seen:
+            continue
+        if sticker is not None:
+            seen.add(sticker)
+        kept.append(attachment)
+    return tuple(kept)
+
+
 def _reply_to(message: dict[str, Any]) -> dict[str, str] | None:
     reply_to = _obj(message.get("reply_to"))
     if not reply_to:
@@ -95,8 +110,10 @@ def _message_fields(event: dict[str, Any]) -> dict[str, Any]:
     return {
         "mid": as_id(message.get("mid")),
         "text": _text(message.get("text")),
-        "attachments": tuple(
-            attachment_of(a) for a in message.get("attachments") or [] if isinstance(a, dict)
+        "attachments": unique_stickers(
+            tuple(
+                attachment_of(a) for a in message.get("attachments") or [] if isinstance(a, dict)
+            )
         ),
         "quick_reply_payload": _text(_obj(message.get("quick_reply")).get("payload")) or None,
         "reply_to": _reply_to(message),

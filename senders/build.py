@@ -86,7 +86,8 @@ def check_command(command: OutboundCommand) -> str | None:
     if message is None:
         return None
     has_text = isinstance(message.get("text"), str) and bool(message["text"].strip())
-    if not has_text and not isinstance(message.get("attachment"), dict):
+    sticker = message.get("sticker_id")  # Meta's Sticker API (2026-06-01): {"sticker_id": N}
+    if not has_text and not isinstance(message.get("attachment"), dict) and not sticker:
         return "message needs a non-empty text or an attachment"
     quick = message.get("quick_replies")
     if quick is not None and (not isinstance(quick, list) or len(quick) > MAX_QUICK_REPLIES):

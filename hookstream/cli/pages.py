@@ -346,6 +346,14 @@ def _token_cell(health: PageHealth) -> str:
     return "valid" + (", never expires" if health.token_expires_at == 0 else "")
 
 
+def _permissions_cell(health: PageHealth) -> str:
+    if not health.permissions_checked:
+        return "-"
+    if health.missing_permissions:
+        return "missing " + ",".join(health.missing_permissions)
+    return "ok"
+
+
 def render_status(healths: list[PageHealth]) -> str:
     rows = [
         [
@@ -354,7 +362,7 @@ def render_status(healths: list[PageHealth]) -> str:
             "unknown" if h.subscribed is None else ("yes" if h.subscribed else "NO"),
             str(len(h.fields)) + (f" (-{len(h.missing_fields)})" if h.missing_fields else ""),
             _token_cell(h),
-            "missing " + ",".join(h.missing_permissions) if h.missing_permissions else "ok",
+            _permissions_cell(h),
             _when(h.last_webhook_ms),
             "unknown"
             if h.sender_stopped is None

@@ -193,6 +193,7 @@ class PageFacts:
     target: Target
     fields: tuple[str, ...] | None = None  # None: not subscribed
     subscription_error: str = ""
+    subscription_note: str = ""  # why the subscription is unknown, when that is no problem itself
     token: TokenStatus = field(default_factory=lambda: TokenStatus(None))
     last_webhook_ms: int | None = None
     last_webhook_note: str = ""
@@ -211,6 +212,7 @@ class PageHealth:
     token_valid: bool | None
     token_expires_at: int | None
     permissions: tuple[str, ...]
+    permissions_checked: bool
     missing_permissions: tuple[str, ...]
     last_webhook_ms: int | None
     sender_stopped: bool | None
@@ -233,6 +235,7 @@ class PageHealth:
             "token_valid": self.token_valid,
             "token_expires_at": self.token_expires_at,
             "permissions": list(self.permissions),
+            "permissions_checked": self.permissions_checked,
             "missing_permissions": list(self.missing_permissions),
             "last_webhook_ms": self.last_webhook_ms,
             "sender_stopped": self.sender_stopped,
@@ -252,6 +255,8 @@ def evaluate(facts: PageFacts, now_s: int) -> PageHealth:
     subscribed: bool | None = None
     if facts.subscription_error:
         problems.append(f"subscription: {facts.subscription_error}")
+    elif facts.subscription_note:
+        notes.append(f"subscription: {facts.subscription_note}")
     elif not facts.target.problem:
         subscribed = facts.fields is not None
         missing_fields = plan_subscription(facts.fields or (), needed).missing
@@ -298,6 +303,7 @@ def evaluate(facts: PageFacts, now_s: int) -> PageHealth:
         token_valid=token.valid,
         token_expires_at=token.expires_at,
         permissions=token.scopes,
+        permissions_checked=bool(token.valid and token.scopes_known),
         missing_permissions=missing_permissions,
         last_webhook_ms=facts.last_webhook_ms,
         sender_stopped=facts.sender_stopped,
