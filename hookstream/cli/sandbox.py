@@ -2,6 +2,7 @@
 
 Tokens: those of the pages file, plus HOOKSTREAM_SANDBOX_TOKENS ("token" or "page_id:token").
 Error injection: HOOKSTREAM_SANDBOX_FAULTS (JSON list) or, at run time, PUT /sandbox/faults.
+Graph calls of `hookstream pages` and "Require App Secret": see hookstream/sandbox/graph.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
 from hookstream.sandbox.app import Sandbox, sandbox_tokens
 from hookstream.sandbox.faults import FaultConfigError, parse_faults
-from hookstream.sandbox.front import SendFront
+from hookstream.sandbox.graph import configure_from
+from hookstream.sandbox.server import sandbox_front
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,7 +39,9 @@ def build_sandbox(settings: Settings) -> Sandbox:
         faults = parse_faults(settings.sender.sandbox_faults)
     except FaultConfigError as exc:
         raise ConfigError(f"HOOKSTREAM_SANDBOX_FAULTS: {exc}") from None
-    return Sandbox(sandbox_tokens(page_tokens, settings.sender.sandbox_tokens), faults)
+    sandbox = Sandbox(sandbox_tokens(page_tokens, settings.sender.sandbox_tokens), faults)
+    sandbox.instagram_ids = configure_from(sandbox.graph, settings, pages)
+    return sandbox
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -47,7 +51,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         args.port,
         new_registry(),
         routes=sandbox.routes(),
-        front=lambda app: SendFront(sandbox, app),
+        front=lambda app: sandbox_front(sandbox, app),
     )
 
     async def idle(stop: asyncio.Event) -> None:

@@ -31,7 +31,8 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hookstream.runtime.pages import appsecret_proof
+from hookstream.runtime.pages import PagesConfig, appsecret_proof
+from hookstream.runtime.settings import Settings
 from hookstream.sandbox.meta import MetaError, meta_error
 
 APP_ID = "100000000000001"
@@ -311,3 +312,16 @@ def node_answer(node: str, requested: list[str], instagram: bool) -> dict[str, A
         "username": f"sandbox_{node}",
     }
     return {name: known[name] for name in requested or ["id", "name"] if name in known}
+
+
+def configure_from(
+    sandbox_graph: GraphState, settings: Settings, pages: PagesConfig
+) -> frozenset[str]:
+    """The sandbox's Graph side from the settings and the pages file: the app secrets it checks
+    appsecret_proof against (HOOKSTREAM_APP_SECRETS and the pages file's apps), whether it
+    requires one (HOOKSTREAM_SANDBOX_REQUIRE_APPSECRET_PROOF); returns the Instagram account ids."""
+    secrets = [s.reveal() for s in settings.ingress.app_secrets if s]
+    secrets += [app.app_secret.reveal() for app in pages.apps.values() if app.app_secret]
+    sandbox_graph.app_secrets = tuple(dict.fromkeys(secrets))
+    sandbox_graph.require_proof = settings.sender.sandbox_require_proof
+    return frozenset(pid for pid, page in pages.pages.items() if page.platform == "instagram")

@@ -273,3 +273,18 @@ async def test_require_app_secret_cli_and_sender_calls_carry_the_proof(
     finally:
         await unsigned.close()
     assert rejected.value.code == 100 and "appsecret_proof" in str(rejected.value)
+
+
+def test_hookstream_sandbox_takes_require_app_secret_and_the_secrets_from_the_settings(
+    pages_file: Path,
+) -> None:
+    from hookstream.cli.sandbox import build_sandbox
+
+    settings = settings_for(
+        "http://unused", pages_file, HOOKSTREAM_SANDBOX_REQUIRE_APPSECRET_PROOF="true"
+    )
+    box = build_sandbox(settings)
+    assert box.graph.require_proof
+    assert set(box.graph.app_secrets) == {"a", "b", SECRET, "wrong-secret"}
+    assert box.instagram_ids == frozenset({"17841400000000009"})
+    assert box.graph.proof_problem("tok-1001", appsecret_proof(SECRET, "tok-1001")) is None
