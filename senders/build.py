@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from schemas.commands import OutboundCommand
 
 MAX_TEXT = 2000
@@ -85,13 +87,20 @@ def check_command(command: OutboundCommand) -> str | None:
     message = command.message
     if message is None:
         return None
-    has_text = isinstance(message.get("text"), str) and bool(message["text"].strip())
+    text = message.get("text")
+    if text is not None and not isinstance(text, str):
+        return "message.text must be a string"
+    has_text = isinstance(text, str) and bool(text.strip())
     sticker = message.get("sticker_id")  # Meta's Sticker API (2026-06-01): {"sticker_id": N}
     if not has_text and not isinstance(message.get("attachment"), dict) and not sticker:
         return "message needs a non-empty text or an attachment"
     quick = message.get("quick_replies")
-    if quick is not None and (not isinstance(quick, list) or len(quick) > MAX_QUICK_REPLIES):
-        return f"quick_replies must be a list of at most {MAX_QUICK_REPLIES}"
+    if quick is not None and (
+        not isinstance(quick, list)
+        or len(quick) > MAX_QUICK_REPLIES
+        or not all(isinstance(item, dict) for item in quick)
+    ):
+        return f"quick_replies must be a list of at most {MAX_QUICK_REPLIES} objects"
     attachment = message.get("attachment")
     if isinstance(attachment, dict):
         payload = attachment.get("payload")
@@ -100,4 +109,8 @@ def check_command(command: OutboundCommand) -> str | None:
             payload.get("url") or payload.get("attachment_id") or template
         ):
             return "attachment needs payload.url or payload.attachment_id"
+    try:
+        orjson.dumps(message)
+    except TypeError as exc:  # nested too deep, an integer beyond 64 bits, ...
+        return f"message cannot be encoded as JSON: {exc}"
     return None

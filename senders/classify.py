@@ -1,7 +1,10 @@
-"""Turn a Send API answer (status, headers, body) into a success or a SendError. Pure."""
+"""Turn a Send API answer (status, headers, body) into a success or a SendError, and read what
+Meta says about pacing (usage headers, Retry-After). Pure (time is passed in or read once)."""
 
 from __future__ import annotations
 
+import email.utils
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +63,10 @@ def classify_answer(status: int, body: bytes) -> SendSuccess:
         raise error_from_meta(status, error)
     if status >= 500:
         raise TemporarySendError(f"Send API answered {status}", status=status)
+    if status == 429:
+        raise ThrottledError("Send API answered 429", status=status)
+    if status == 408:
+        raise TemporarySendError("Send API answered 408", status=status)
     if status >= 400:
         raise PermanentSendError(f"Send API answered {status} without an error", status=status)
     return SendSuccess(str(data.get("recipient_id", "")), str(data.get("message_id", "")))
@@ -96,41 +103,100 @@ def error_from_meta(status: int, error: Mapping[str, Any]) -> SendError:
 
 
 USAGE_HEADERS = ("x-app-usage", "x-page-usage", "x-business-use-case-usage")
-_RAW_USAGE_HEADERS = frozenset(name.encode() for name in USAGE_HEADERS)
+RETRY_AFTER = "retry-after"
+_RAW_PACING_HEADERS = frozenset(name.encode() for name in (*USAGE_HEADERS, RETRY_AFTER))
+_PERCENT_KEYS = ("call_count", "total_cputime", "total_time")
+_REGAIN_KEY = "estimated_time_to_regain_access"  # minutes
+MAX_WAIT_S = 24 * 3600.0  # a wait asked for beyond this is read as this
 
 
 def usage_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Meta's usage headers among raw (name, value) pairs, names in lower case."""
+    """Meta's usage headers and Retry-After among raw (name, value) pairs, names in lower case."""
     return {
         name.lower().decode(): value.decode("latin-1")
         for name, value in raw
-        if name.lower() in _RAW_USAGE_HEADERS
+        if name.lower() in _RAW_PACING_HEADERS
     }
 
 
-def usage_percent(headers: Mapping[str, str]) -> float:
-    """Highest usage (0-100) in Meta's X-App-Usage / X-Page-Usage / X-Business-Use-Case-Usage."""
-    highest = 0.0
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What Meta's usage headers say: the highest percentage used (0-100) and how long until
+    access is regained (seconds; 0 when not blocked)."""
+
+    percent: float = 0.0
+    regain_s: float = 0.0
+
+
+def usage_of(headers: Mapping[str, str]) -> Usage:
+    """X-App-Usage / X-Page-Usage: `{"call_count": 28, "total_cputime": 25, "total_time": 25}`
+    (percent); X-Business-Use-Case-Usage: `{"<business object id>": [{"type": "pages",
+    "call_count": 100, ..., "estimated_time_to_regain_access": 19}]}` (minutes). Anything else
+    in them is ignored."""
+    percent = regain_min = 0.0
     for name in USAGE_HEADERS:
         raw = headers.get(name)
         if not raw:
             continue
         try:
-            highest = max(highest, _max_usage(orjson.loads(raw)))
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError:
             continue
-    return highest
+        for entry in _usage_entries(value):
+            percent = max(percent, *(_number(entry.get(k)) for k in _PERCENT_KEYS))
+            regain_min = max(regain_min, _number(entry.get(_REGAIN_KEY)))
+    return Usage(min(percent, 1000.0), min(regain_min * 60.0, MAX_WAIT_S))
 
 
-def _max_usage(value: Any) -> float:
-    if isinstance(value, list):
-        return max((_max_usage(item) for item in value), default=0.0)
+def usage_percent(headers: Mapping[str, str]) -> float:
+    """Highest usage (0-100) in Meta's X-App-Usage / X-Page-Usage / X-Business-Use-Case-Usage."""
+    return usage_of(headers).percent
+
+
+def _usage_entries(value: Any) -> list[dict[str, Any]]:
+    """The objects carrying counters: the header itself (app, page) or, for the business use
+    case header, the entries of each business object's list. Two levels, no deeper."""
     if not isinstance(value, dict):
+        return []
+    entries = [value]
+    for item in value.values():
+        if isinstance(item, list):
+            entries += [entry for entry in item if isinstance(entry, dict)]
+        elif isinstance(item, dict):
+            entries.append(item)
+    return entries
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return 0.0
-    found = [
-        float(v)
-        for k, v in value.items()
-        if k in ("call_count", "total_cputime", "total_time") and isinstance(v, int | float)
-    ]
-    nested = [_max_usage(v) for v in value.values() if isinstance(v, dict | list)]
-    return max(found + nested, default=0.0)
+    number = float(value)
+    return number if 0.0 <= number < float("inf") else 0.0
+
+
+def retry_after_s(value: str, now_epoch_s: float) -> float:
+    """Seconds asked for by a Retry-After header (delta-seconds or an HTTP date); 0 when
+    absent or unreadable."""
+    value = value.strip()
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return 0.0
+        if when.tzinfo is None:
+            return 0.0
+        seconds = when.timestamp() - now_epoch_s
+    if seconds != seconds:  # NaN
+        return 0.0
+    return min(max(0.0, seconds), MAX_WAIT_S)
+
+
+def wait_asked(headers: Mapping[str, str], now_epoch_s: float | None = None) -> float:
+    """How long Meta asked us to wait before calling again (Retry-After, or the usage
+    headers' time to regain access), in seconds; 0 when it asked nothing."""
+    now = time.time() if now_epoch_s is None else now_epoch_s
+    return max(retry_after_s(headers.get(RETRY_AFTER, ""), now), usage_of(headers).regain_s)

@@ -1,5 +1,10 @@
 """Deliver one command: ledger check, page and token, pacing, retries, outcome. The policy lives
-in the pure modules (classify, pacing, pages, build); this module applies it to one command."""
+in the pure modules (classify, pacing, retry, pages, build); this module applies it to one command.
+
+Whatever one record does, the sender goes on: a record that cannot be decoded, checked, encoded
+or sent is dead-lettered with the reason and the original. Only a failure of Kafka itself (the
+ledger, the dead letters, the facts cannot be written) stops the worker.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from aiokafka.errors import KafkaError
 
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.pages import PageConfig, PagesConfig
@@ -23,8 +30,9 @@ from senders.graph import Answer
 from senders.ledger import part_key
 from senders.metrics import SenderMetrics
 from senders.outcomes import Source, dead_letter, dead_lettered_fact, delivery_fact
-from senders.pacing import PageBucket, backoff_delay
+from senders.pacing import PageBucket
 from senders.pages import PageGate
+from senders.retry import STALE, GiveUp, RetryPolicy
 
 log = get_logger("sender")
 
@@ -52,12 +60,32 @@ def now_ms() -> int:
 class Attempt:
     command: OutboundCommand
     page: PageConfig
-    attempts: int = 0
+    attempts: int = 0  # failed calls of this command (all its parts), for the facts
     held_since: float | None = None
     read_at: float = 0.0
     probing: bool = False
-    throttles: int = 0
     abandoned: Callable[[], bool] = lambda: False
+    failures: int = 0  # consecutive failures of the current call
+    failing_since: float | None = None  # monotonic: the current call's first failure
+    sent_any: bool = False  # a part reached the user: the rest follows, never stale half-way
+    retrying: bool = False  # counted in the `retrying` gauge
+
+    age_at_start_s: float = 0.0  # its age when this attempt began (wall clock)
+    started: float = 0.0  # monotonic time this attempt began
+
+    def age_s(self, now: float) -> float:
+        """How old the reply is; 0 once part of it went out (a message is never cut short)."""
+        return 0.0 if self.sent_any else self.age_at_start_s + (now - self.started)
+
+
+def policy_of(settings: SenderSettings) -> RetryPolicy:
+    return RetryPolicy(
+        budget_s=settings.retry_budget_s,
+        base_s=settings.backoff_base_s,
+        max_s=settings.backoff_max_s,
+        max_age_s=settings.max_reply_age_s,
+        max_attempts=settings.max_attempts,
+    )
 
 
 @dataclass
@@ -73,16 +101,39 @@ class Deliverer:
     gate: PageGate = field(default_factory=PageGate)
     buckets: dict[str, PageBucket] = field(default_factory=dict)
     http_slots: asyncio.Semaphore | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # Time, replaceable by the unit tests: the monotonic clock and the sleep that goes with it.
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def __post_init__(self) -> None:
         self.gate = PageGate(
             self.settings.stopped_page_probe_s, self.settings.stopped_page_dlq_after_s
         )
         self.http_slots = asyncio.Semaphore(self.settings.concurrency)
+        self.policy = policy_of(self.settings)
 
     async def deliver(self, source: Source, abandoned: Callable[[], bool] = lambda: False) -> bool:
         """Finish one record: True when its outcome is recorded (offset may be committed),
         False when abandoned (partition revoked, the next owner takes over)."""
+        try:
+            return await self._deliver(source, abandoned)
+        except KafkaError:
+            raise  # Kafka itself failed: the worker stops, its records are read again
+        except Exception as exc:  # noqa: BLE001 - a record must never stop the sender
+            event(
+                log,
+                "command_failed_unexpectedly",
+                logging.ERROR,
+                error_type=type(exc).__name__,
+                error=str(exc)[:200],
+                partition=source.partition,
+                offset=source.offset,
+            )
+            error = f"{type(exc).__name__}: {exc}"
+            return await _settled(await self._dead_letter(source, None, "sender_error", error, ""))
+
+    async def _deliver(self, source: Source, abandoned: Callable[[], bool]) -> bool:
         writes: list[asyncio.Future[object]] = []
         try:
             command = decode_command(source.value)
@@ -98,7 +149,12 @@ class Deliverer:
         attempt: Attempt | None = None
         try:
             attempt = Attempt(
-                command, self._page_for(command), read_at=source.read_at, abandoned=abandoned
+                command,
+                self._page_for(command),
+                read_at=source.read_at,
+                abandoned=abandoned,
+                age_at_start_s=(now_ms() - (source.redriven_at_ms or command.created_at_ms)) / 1000,
+                started=self.clock(),
             )
             message_id = await self._send_all(attempt)
         except _Abandoned:
@@ -108,8 +164,8 @@ class Deliverer:
             writes += await self._failed(source, command, exc, tries)
             return await _settled(writes)
         finally:
-            if attempt is not None and attempt.held_since is not None:
-                self.metrics.held.dec()
+            if attempt is not None:
+                self._settle_gauges(attempt)
         writes += await self._delivered(command, attempt.attempts, message_id)
         return await _settled(writes)
 
@@ -129,6 +185,14 @@ class Deliverer:
             raise UndeliverableCommand(problem)
         return page
 
+    def _settle_gauges(self, attempt: Attempt) -> None:
+        if attempt.held_since is not None:
+            attempt.held_since = None
+            self.metrics.held.dec()
+        if attempt.retrying:
+            attempt.retrying = False
+            self.metrics.retrying.dec()
+
     async def _send_all(self, attempt: Attempt) -> str:
         command, page = attempt.command, attempt.page
         calls = build_calls(
@@ -142,6 +206,7 @@ class Deliverer:
                 continue  # this part reached the user before a restart
             answer = await self._send_one(attempt, call)
             message_id = answer.success.message_id if answer else message_id
+            attempt.sent_any = attempt.sent_any or (answer is not None and call.is_message)
             if call.is_message and call.part < last:
                 await await_all([await self.ledger.record(key, "delivered", message_id)])
         return message_id
@@ -156,6 +221,7 @@ class Deliverer:
                     return None  # a typing indicator that cannot be shown is not worth a dlq
                 await self._handle_error(attempt, exc)
                 continue
+            attempt.failures, attempt.failing_since = 0, None
             await self._after_success(attempt, answer)
             return answer
 
@@ -176,7 +242,8 @@ class Deliverer:
         while True:
             if attempt.abandoned():
                 raise _Abandoned
-            decision, wait = self.gate.decide(page_id, time.monotonic(), attempt.held_since)
+            self._check_age(attempt, 0.0)
+            decision, wait = self.gate.decide(page_id, self.clock(), attempt.held_since)
             if decision == "dead_letter":
                 raise self._stopped_error(page_id)
             attempt.probing = decision == "probe"
@@ -185,11 +252,28 @@ class Deliverer:
             if attempt.held_since is None:  # queued behind the page's stop: held as well
                 await self._mark_held(attempt, self._stopped_error(page_id))
                 continue
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
         bucket = self._bucket(page_id)
-        delay = bucket.reserve(time.monotonic())
+        delay = bucket.reserve(self.clock())
         if delay > 0:
-            await asyncio.sleep(delay)
+            self._check_age(attempt, delay)
+            await self.sleep(delay)
+            if attempt.abandoned():
+                raise _Abandoned
+
+    def _check_age(self, attempt: Attempt, wait_s: float) -> None:
+        """Raise `stale` when the reply is too old now, or would be after waiting `wait_s`."""
+        age = attempt.age_s(self.clock())
+        if self.policy.until_stale(age) <= wait_s:
+            raise self._stale_error(age + wait_s)
+
+    def _stale_error(self, age_s: float) -> SendError:
+        error = SendError(
+            f"the reply would be {age_s:.0f} s old, older than "
+            f"HOOKSTREAM_SENDER_MAX_REPLY_AGE_S={self.policy.max_age_s:g}: not sent late"
+        )
+        error.reason = STALE
+        return error
 
     def _bucket(self, page_id: str) -> PageBucket:
         bucket = self.buckets.get(page_id)
@@ -200,39 +284,39 @@ class Deliverer:
     async def _after_success(self, attempt: Attempt, answer: Answer) -> None:
         page_id = attempt.page.page_id
         if answer.usage_percent:
-            self._bucket(page_id).usage(time.monotonic(), answer.usage_percent)
-        if attempt.held_since is not None:
-            attempt.held_since = None
-            self.metrics.held.dec()
+            self._bucket(page_id).usage(self.clock(), answer.usage_percent)
+        self._settle_gauges(attempt)
         if attempt.probing and self.gate.resume(page_id):
             self.metrics.page_stopped.labels(page_id).set(0)
             event(log, "page_resumed", page_id=page_id)
 
     async def _handle_error(self, attempt: Attempt, exc: SendError) -> None:
-        page_id, now = attempt.page.page_id, time.monotonic()
+        page_id, now = attempt.page.page_id, self.clock()
+        bucket = self._bucket(page_id)
         if exc.usage:
-            self._bucket(page_id).usage(now, exc.usage)
-        if exc.throttled:
-            attempt.throttles += 1
-            pause = exc.retry_after or backoff_delay(
-                attempt.throttles,
-                self.settings.backoff_base_s,
-                self.settings.backoff_max_s,
-                self.rng,
-            )
-            self._bucket(page_id).throttled(now, pause)
-            self.metrics.retries.labels("throttled").inc()
-            self.metrics.page_rate.labels(page_id).set(self._bucket(page_id).rate)
-            return
+            bucket.usage(now, exc.usage)
         if exc.stops_page:
             await self._hold(attempt, exc)
             return
         if not exc.retriable:
             raise exc
         attempt.attempts += 1
-        if attempt.attempts >= self.settings.max_attempts:
-            exc.reason = "retries_exhausted"
+        attempt.failures += 1
+        if attempt.failing_since is None:
+            attempt.failing_since = now
+        step = self.policy.after_failure(
+            attempt.failures,
+            now - attempt.failing_since,
+            attempt.age_s(now),
+            self.rng,
+            exc.retry_after or 0.0,
+        )
+        if isinstance(step, GiveUp):
+            exc.reason = step.reason
             raise exc
+        if not attempt.retrying:
+            attempt.retrying = True
+            self.metrics.retrying.inc()
         self.metrics.retries.labels(exc.reason).inc()
         await await_all(
             [
@@ -241,18 +325,17 @@ class Deliverer:
                 )
             ]
         )
-        await asyncio.sleep(
-            backoff_delay(
-                attempt.attempts,
-                self.settings.backoff_base_s,
-                self.settings.backoff_max_s,
-                self.rng,
-            )
-        )
+        if exc.throttled:  # the whole page waits (its bucket), and sends slower afterwards
+            bucket.throttled(self.clock(), step.delay_s)
+            self.metrics.page_rate.labels(page_id).set(bucket.rate)
+            return
+        if exc.retry_after:  # Meta asked the page to wait: its other commands wait as well
+            bucket.pause(self.clock(), exc.retry_after)
+        await self.sleep(step.delay_s)
 
     async def _hold(self, attempt: Attempt, exc: SendError) -> None:
         page_id = attempt.page.page_id
-        if self.gate.stop(page_id, time.monotonic(), exc.code, str(exc)):
+        if self.gate.stop(page_id, self.clock(), exc.code, str(exc)):
             self.metrics.page_stopped.labels(page_id).set(1)
             event(
                 log,
@@ -270,7 +353,7 @@ class Deliverer:
         """The command waits on its stopped page, since it was read or the page stopped
         (whichever came later): `stopped_page_dlq_after_s` counts from then."""
         stopped = self.gate.stopped.get(attempt.page.page_id)
-        attempt.held_since = max(attempt.read_at, stopped.since if stopped else time.monotonic())
+        attempt.held_since = max(attempt.read_at, stopped.since if stopped else self.clock())
         self.metrics.held.inc()
         await await_all(
             [
@@ -313,6 +396,7 @@ class Deliverer:
         self, source: Source, command: OutboundCommand | None, reason: str, error: str, page_id: str
     ) -> list[asyncio.Future[object]]:
         self.metrics.outcomes.labels("dead_lettered").inc()
+        self.metrics.dead_letters.labels(reason).inc()
         event(
             log,
             "command_dead_lettered",

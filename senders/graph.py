@@ -19,7 +19,13 @@ from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.pages import PagesConfig, app_secret_for, appsecret_proof
 from hookstream.runtime.settings import SenderSettings, Settings
 from hookstream.runtime.settings.graph_versions import version_warning
-from senders.classify import SendSuccess, classify_answer, usage_headers, usage_percent
+from senders.classify import (
+    SendSuccess,
+    classify_answer,
+    usage_headers,
+    usage_percent,
+    wait_asked,
+)
 from senders.errors import SendError, TemporarySendError
 from senders.http_transport import KeepAliveTransport
 
@@ -139,9 +145,11 @@ class GraphClient:
             raise TemporarySendError("Send API timed out") from None
         except httpx.HTTPError as exc:
             raise TemporarySendError(f"Send API unreachable: {type(exc).__name__}") from None
-        usage = usage_percent(usage_headers(response.headers.raw))
+        headers = usage_headers(response.headers.raw)
+        usage = usage_percent(headers)
         try:
             return Answer(classify_answer(response.status_code, response.content), usage)
         except SendError as exc:
             exc.usage = usage
+            exc.retry_after = exc.retry_after or wait_asked(headers) or None
             raise

@@ -54,6 +54,17 @@ class SenderMetrics:
         self.in_flight = Gauge(
             "hookstream_sender_in_flight", "Commands read and not finished", registry=registry
         )
+        self.dead_letters = Counter(
+            "hookstream_sender_dead_letters_total",
+            "Commands dead-lettered, by reason (stale, retries_exhausted, invalid_command, ...)",
+            ["reason"],
+            registry=registry,
+        )
+        self.retrying = Gauge(
+            "hookstream_sender_retrying",
+            "Commands waiting to retry a failed call (temporary errors, throttling)",
+            registry=registry,
+        )
         self.held = Gauge(
             "hookstream_sender_held", "Commands waiting on a stopped page", registry=registry
         )

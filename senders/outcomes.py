@@ -20,6 +20,9 @@ class Source:
     key: bytes | None
     value: bytes | None
     read_at: float = 0.0  # monotonic time it was read (how long it waited on a stopped page)
+    # A record redriven from the dead letters (`hookstream dlq redrive`): its Kafka timestamp,
+    # from which the reply's age counts (an operator asked for it to be sent now); else 0.
+    redriven_at_ms: int = 0
 
 
 def delivery_fact(

@@ -1,17 +1,10 @@
-"""Pacing decisions: per-page token bucket that shrinks on throttling and recovers, and the
-exponential backoff with jitter for temporary errors. Pure: time is passed in."""
+"""Pacing decisions: per-page token bucket that shrinks on throttling and recovers, and pauses
+when Meta asks for them (the backoff of retries is in senders/retry.py). Pure: time is passed in."""
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
-
-
-def backoff_delay(attempt: int, base_s: float, max_s: float, rng: random.Random) -> float:
-    """Full jitter: uniform in [base/2, min(max, base * 2**(attempt-1))]."""
-    ceiling = min(max_s, base_s * (2 ** max(0, attempt - 1)))
-    return rng.uniform(min(base_s / 2, ceiling), ceiling)
 
 
 @dataclass
@@ -61,6 +54,10 @@ class PageBucket:
             self.rate = max(self.min_rate, self.rate / 2)
         self.throttled_at = now
         self.tokens = min(self.tokens, 0.0)
+        self.paused_until = max(self.paused_until, now + pause_s)
+
+    def pause(self, now: float, pause_s: float) -> None:
+        """Hold every send of the page for `pause_s` (Meta's Retry-After), rate unchanged."""
         self.paused_until = max(self.paused_until, now + pause_s)
 
     def usage(self, now: float, percent: float) -> None:

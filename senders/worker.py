@@ -126,6 +126,20 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
         event(log, "partitions_assigned", partitions=sorted(tp.partition for tp in assigned))
 
 
+REDRIVE_HEADER = "hookstream-redrive"  # set by `hookstream dlq redrive` (hookstream.ops)
+
+
+def redriven_at(record: Any) -> int:
+    """The record's timestamp (ms) when it was redriven from the dead letters, else 0."""
+    headers = record.headers
+    if headers and any(name == REDRIVE_HEADER for name, _ in headers):
+        timestamp = record.timestamp
+        return (
+            timestamp if isinstance(timestamp, int) and timestamp > 0 else int(time.time() * 1000)
+        )
+    return 0
+
+
 class SenderLoop:
     def __init__(
         self,
@@ -175,6 +189,7 @@ class SenderLoop:
                         record.key,
                         record.value,
                         time.monotonic(),
+                        redriven_at(record),
                     )
                     await self.lanes.add(tp, source)
             if time.monotonic() - self._last_commit >= self._commit_interval_s:

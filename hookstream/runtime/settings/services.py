@@ -60,9 +60,13 @@ class SenderSettings:
     instagram_api_base_url: str = "https://graph.instagram.com"
     concurrency: int = 64
     page_rate_per_s: float = 250.0
-    max_attempts: int = 6
-    backoff_base_s: float = 0.2
-    backoff_max_s: float = 30.0
+    # how long a failing call is retried (since its first failure) before `retries_exhausted`
+    retry_budget_s: float = 300.0
+    # a reply older than this (since it was planned) is dead-lettered `stale`, not sent; 0: never
+    max_reply_age_s: float = 900.0
+    max_attempts: int = 0  # > 0: also give up after this many failed calls of one command
+    backoff_base_s: float = 0.2  # first retry backoff (exponential, full jitter)
+    backoff_max_s: float = 15.0  # longest retry backoff (Retry-After may ask for longer)
     http_timeout_s: float = 10.0
     stopped_page_dlq_after_s: float = 0.0
     stopped_page_probe_s: float = 30.0
@@ -85,6 +89,8 @@ class SenderSettings:
             ).rstrip("/"),
             concurrency=env.integer("HOOKSTREAM_SENDER_CONCURRENCY", cls.concurrency),
             page_rate_per_s=env.number("HOOKSTREAM_PAGE_RATE_PER_S", cls.page_rate_per_s),
+            retry_budget_s=env.number("HOOKSTREAM_SENDER_RETRY_BUDGET_S", cls.retry_budget_s),
+            max_reply_age_s=env.number("HOOKSTREAM_SENDER_MAX_REPLY_AGE_S", cls.max_reply_age_s),
             max_attempts=env.integer("HOOKSTREAM_SEND_MAX_ATTEMPTS", cls.max_attempts),
             backoff_base_s=env.number("HOOKSTREAM_SEND_BACKOFF_BASE_S", cls.backoff_base_s),
             backoff_max_s=env.number("HOOKSTREAM_SEND_BACKOFF_MAX_S", cls.backoff_max_s),

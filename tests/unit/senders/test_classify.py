@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+import httpx
 import orjson
 import pytest
 
-from senders.classify import classify_answer, usage_percent
+from hookstream.runtime.settings import SenderSettings
+from senders.classify import (
+    Usage,
+    classify_answer,
+    retry_after_s,
+    usage_of,
+    usage_percent,
+    wait_asked,
+)
 from senders.errors import (
     PageStoppedError,
     PermanentSendError,
@@ -11,6 +20,7 @@ from senders.errors import (
     TemporarySendError,
     ThrottledError,
 )
+from senders.graph import GraphClient
 
 
 def error(code: int, subcode: int = 0) -> bytes:
@@ -92,3 +102,103 @@ def test_usage_headers_give_the_highest_percentage() -> None:
     }
     assert usage_percent(headers) == 97
     assert usage_percent({}) == 0
+
+
+def test_business_use_case_usage_gives_the_time_to_regain_access() -> None:
+    headers = {
+        "x-business-use-case-usage": orjson.dumps(
+            {
+                "112130216863063": [
+                    {
+                        "type": "pages",
+                        "call_count": 100,
+                        "total_cputime": 30,
+                        "total_time": 20,
+                        "estimated_time_to_regain_access": 19,
+                    },
+                    {"type": "messenger", "call_count": 4, "estimated_time_to_regain_access": 0},
+                ]
+            }
+        ).decode(),
+        "x-page-usage": '{"call_count": 5, "total_cputime": 2, "total_time": 3}',
+    }
+    assert usage_of(headers) == Usage(percent=100.0, regain_s=19 * 60.0)
+    assert wait_asked(headers) == 19 * 60.0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[1, 2]",
+        '{"call_count": "90", "total_time": true}',
+        '{"a": {"b": {"c": {"call_count": 99}}}}',  # deeper than Meta's two levels: ignored
+        '{"call_count": -5, "estimated_time_to_regain_access": -3}',
+        "[" * 2000 + "]" * 2000,
+        "",
+    ],
+)
+def test_usage_headers_that_say_nothing_usable_count_as_zero(raw: str) -> None:
+    assert usage_of({"x-app-usage": raw}) == Usage()
+
+
+@pytest.mark.parametrize(
+    "value,seconds",
+    [
+        ("7", 7.0),
+        (" 2.5 ", 2.5),
+        ("-3", 0.0),
+        ("soon", 0.0),
+        ("nan", 0.0),
+        ("1e400", 24 * 3600.0),  # read as the longest wait, never forever
+        ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),  # in the past
+        ("Wed, 21 Oct 2015 07:28:30", 0.0),  # no zone: unreadable
+    ],
+)
+def test_retry_after_in_seconds_or_as_a_date(value: str, seconds: float) -> None:
+    now = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert retry_after_s(value, now) == seconds
+    assert wait_asked({"retry-after": value}, now) == seconds
+
+
+def test_429_is_throttling_and_408_temporary() -> None:
+    with pytest.raises(ThrottledError):
+        classify_answer(429, b"{}")
+    with pytest.raises(TemporarySendError):
+        classify_answer(408, b"{}")
+
+
+async def test_the_graph_client_reads_retry_after_and_usage_from_the_answer() -> None:
+    answers = iter(
+        [
+            httpx.Response(503, headers={"retry-after": "12"}, content=b"<html>down</html>"),
+            httpx.Response(
+                400,
+                headers={
+                    "x-business-use-case-usage": '{"1": [{"call_count": 100, '
+                    '"estimated_time_to_regain_access": 2}]}'
+                },
+                content=error(32),
+            ),
+            httpx.Response(
+                200,
+                headers={"x-app-usage": '{"call_count": 85}'},
+                content=b'{"recipient_id": "u", "message_id": "m_1"}',
+            ),
+        ]
+    )
+    client = GraphClient(
+        SenderSettings(graph_api_base_url="http://graph.test"),
+        httpx.MockTransport(lambda _request: next(answers)),
+    )
+    try:
+        with pytest.raises(TemporarySendError) as down:
+            await client.send("1001", "token", {"recipient": {"id": "u"}})
+        with pytest.raises(ThrottledError) as limited:
+            await client.send("1001", "token", {"recipient": {"id": "u"}})
+        answer = await client.send("1001", "token", {"recipient": {"id": "u"}})
+    finally:
+        await client.close()
+    assert down.value.retry_after == 12.0
+    assert limited.value.retry_after == 120.0 and limited.value.usage == 100.0
+    assert answer.success.message_id == "m_1" and answer.usage_percent == 85.0

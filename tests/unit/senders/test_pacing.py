@@ -1,16 +1,6 @@
 from __future__ import annotations
 
-import random
-
-from senders.pacing import PageBucket, backoff_delay
-
-
-def test_backoff_grows_exponentially_within_bounds() -> None:
-    rng = random.Random(1)
-    for attempt in range(1, 12):
-        delay = backoff_delay(attempt, 0.2, 30.0, rng)
-        assert 0.1 <= delay <= min(30.0, 0.2 * 2 ** (attempt - 1))
-    assert max(backoff_delay(10, 0.2, 30.0, rng) for _ in range(50)) > 15
+from senders.pacing import PageBucket
 
 
 def test_bucket_allows_its_rate_and_then_asks_to_wait() -> None:
@@ -50,3 +40,12 @@ def test_usage_headers_slow_down_before_meta_refuses() -> None:
     assert bucket.rate == 100.0
     bucket.usage(1.0, 99.0)
     assert bucket.rate == 50.0 and bucket.paused_until == 2.0
+
+
+def test_a_pause_holds_the_page_without_slowing_it() -> None:
+    bucket = PageBucket(max_rate=100.0, updated=0.0)
+    bucket.pause(10.0, 3.0)
+    assert bucket.reserve(10.0) >= 3.0
+    assert bucket.rate == 100.0
+    bucket.pause(10.5, 1.0)  # a shorter pause never shortens the one in force
+    assert bucket.paused_until == 13.0
