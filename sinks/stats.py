@@ -3,7 +3,8 @@
     compute_stats(client, "hookstream", StatsRange(from_ms, to_ms, page_id=None)) -> dict
 
 Ranges are whole minutes: a minute counts when it starts inside [from, to).
-- events/min by kind: events in range / minutes in range
+- events/min by kind: events in range / minutes covered by data (from the first to the last
+  minute with events inside the range; a 10 s burst is one minute, not the whole window)
 - reply latency p50/p95/p99: webhook received -> reply delivered (delivery facts)
 - plan latency p50/p95/p99: webhook received -> reply planned (reply facts)
 - share processed within 2 s: events whose processing (received -> processed) took <= 2 s
@@ -60,6 +61,8 @@ QUERIES = {
     "WHERE {where} AND errors > 0 GROUP BY error_code, error_subcode "
     "ORDER BY 3 DESC, 1, 2",
     "dlq": "SELECT sum(dead_letters) FROM {db}.dead_letters_1m WHERE {where}",
+    "span": "SELECT count(), toUnixTimestamp(min(minute)), toUnixTimestamp(max(minute)) "
+    "FROM {db}.messages_1m WHERE {where}",
 }
 
 
@@ -86,13 +89,18 @@ def compute_stats(client: Client, database: str, rng: StatsRange) -> dict[str, A
     [(outcomes, errors, e2e_n, e2e_in, e2e_q)] = _rows(client, "deliveries", database, rng)
     codes = _rows(client, "codes", database, rng)
     [(dlq,)] = _rows(client, "dlq", database, rng)
+    [(rows, first_s, last_s)] = _rows(client, "span", database, rng)
+    covered = (int(last_s) - int(first_s)) // 60 + 1 if rows else 0
     return {
         "from_ms": rng.from_ms,
         "to_ms": rng.to_ms,
         "page_id": rng.page_id,
         "minutes": rng.minutes,
+        "covered_minutes": covered,
+        "first_minute_ms": int(first_s) * 1000 if rows else None,
+        "last_minute_ms": int(last_s) * 1000 if rows else None,
         "events": int(events),
-        "events_per_min": {k: round(int(n) / rng.minutes, 3) for k, n in kinds},
+        "events_per_min": {k: round(int(n) / max(covered, 1), 3) for k, n in kinds},
         "events_by_kind": {k: int(n) for k, n in kinds},
         "share_processed_within_2s": _share(int(within), int(events)),
         "replies_planned": int(replies),
@@ -119,8 +127,12 @@ def _ms(q: dict[str, float | None]) -> str:
 
 def render_text(stats: dict[str, Any]) -> str:
     page = stats["page_id"] or "all pages"
-    lines = [f"hookstream stats: {page}, {stats['minutes']} min, {stats['events']} events"]
-    lines.append("events/min by kind:")
+    covered = stats.get("covered_minutes", stats["minutes"])
+    lines = [
+        f"hookstream stats: {page}, {stats['events']} events in {stats['minutes']} min "
+        f"({covered} min with data)"
+    ]
+    lines.append(f"events/min by kind (over the {covered} min with data):")
     lines += [f"  {kind:<24} {rate:>10.2f}" for kind, rate in stats["events_per_min"].items()]
     lines.append(f"processed within 2 s:     {_pct(stats['share_processed_within_2s'])}")
     lines.append(f"reply latency (webhook -> delivered): {_ms(stats['reply_latency_ms'])}")

@@ -1,8 +1,11 @@
 """`hookstream stats`: the headline numbers from ClickHouse for a time range (and a page).
 
-    hookstream stats                          # the last hour, all pages
-    hookstream stats --from 2h --page 1001    # the last two hours of page 1001
+    hookstream stats                          # the last 10 minutes, all pages
+    hookstream stats --since 2h --page 1001   # the last two hours of page 1001
     hookstream stats --from 2026-01-01T00:00 --to 2026-01-02T00:00 --json
+
+Rates are per minute over the minutes that hold data (a 10 s burst is one minute of data, not
+an hour's average); the output says how long the window is and how much of it has data.
 
 With the embedded engine (`chdb://...`), a running sink holds the engine, so stats asks the
 sink's read-only `/api/stats` first and opens the engine itself only when no sink answers.
@@ -57,20 +60,43 @@ def parse_time(text: str, now_ms: int) -> int:
     return int(moment.timestamp() * 1000)
 
 
+DEFAULT_SINCE = "10m"
+
+
 def stats_range(args: argparse.Namespace, now_ms: int) -> StatsRange:
-    from_ms, to_ms = parse_time(args.from_, now_ms), parse_time(args.to, now_ms)
+    start = args.from_ or f"{getattr(args, 'since', None) or DEFAULT_SINCE}"
+    if not args.from_ and not _RELATIVE.match(start.strip()):
+        raise argparse.ArgumentTypeError(f"--since takes a duration like 10m, 2h, 7d: {start!r}")
+    from_ms, to_ms = parse_time(start, now_ms), parse_time(args.to, now_ms)
     if to_ms <= from_ms:
         raise argparse.ArgumentTypeError("--to must be after --from")
     return StatsRange(from_ms, to_ms, args.page or None)
 
 
+def _clock(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def describe_window(args: argparse.Namespace, rng: StatsRange) -> str:
+    """The window in words: `last 10m (...)` or the explicit range (pure)."""
+    span = f"{_clock(rng.from_ms)} to {_clock(rng.to_ms)} UTC"
+    if not args.from_ and args.to == "now":
+        return f"last {getattr(args, 'since', None) or DEFAULT_SINCE} ({span})"
+    return span
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("stats", help="headline analytics numbers from ClickHouse")
     parser.add_argument(
+        "--since",
+        default=DEFAULT_SINCE,
+        help=f"the window: a duration ago like 10m/2h/7d (default {DEFAULT_SINCE})",
+    )
+    parser.add_argument(
         "--from",
         dest="from_",
-        default="1h",
-        help="start: ISO time, epoch ms, or a duration ago like 15m/2h/7d (1h)",
+        default="",
+        help="start instead of --since: ISO time, epoch ms, or a duration ago",
     )
     parser.add_argument("--to", default="now", help="end (default now)")
     parser.add_argument("--page", default="", help="only this page id")
@@ -135,9 +161,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except (argparse.ArgumentTypeError, StatsUnavailable, ClickHouseUnavailable) as exc:
         print(f"hookstream stats: {exc}", file=sys.stderr)
         return 1
-    print(
-        orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode()
-        if args.json
-        else render_text(stats)
-    )
+    window = describe_window(args, rng)
+    if args.json:
+        print(orjson.dumps({**stats, "window": window}, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    print(f"window: {window}")
+    print(render_text(stats))
+    if stats["events"] == 0:
+        print("no events in this window; a longer one: hookstream stats --since 1h")
     return 0

@@ -58,6 +58,9 @@ def known_input() -> list:  # type: ignore[type-arg]
 HAND_COUNT = {
     "page_id": "s1",
     "minutes": 2,
+    "covered_minutes": 2,
+    "first_minute_ms": BASE_MS,
+    "last_minute_ms": BASE_MS + MIN,
     "events": 8,
     "events_per_min": {"message": 3.0, "postback": 1.0},
     "events_by_kind": {"message": 6, "postback": 2},
@@ -117,7 +120,23 @@ async def test_stats_match_a_hand_count_directly_and_through_the_sink(
             from_=str(RANGE.from_ms), to=str(RANGE.to_ms), page="s1", json=True, sink_url=url
         )
         assert await asyncio.to_thread(stats_cli.run, args, settings) == 0
-        assert without_range(orjson.loads(capsys.readouterr().out)) == HAND_COUNT
+        answer = orjson.loads(capsys.readouterr().out)
+        assert answer.pop("window") == "2026-01-01 00:00:00 to 2026-01-01 00:02:00 UTC"
+        assert without_range(answer) == HAND_COUNT
+
+        # A ten-minute window around a burst inside one minute: the rate is that minute's,
+        # not the events spread over ten minutes; the text says both lengths.
+        burst = StatsRange(BASE_MS + 3 * MIN, BASE_MS + 13 * MIN, "s1")  # only the minute-5 one
+        counted = compute_stats(ch, "hookstream", burst)
+        assert (counted["minutes"], counted["covered_minutes"], counted["events"]) == (10, 1, 1)
+        assert counted["events_per_min"] == {"message": 1.0}
+        args = argparse.Namespace(
+            from_=str(burst.from_ms), to=str(burst.to_ms), page="s1", json=False, sink_url=url
+        )
+        assert await asyncio.to_thread(stats_cli.run, args, settings) == 0
+        text = capsys.readouterr().out
+        assert "window: 2026-01-01 00:03:00 to 2026-01-01 00:13:00 UTC" in text
+        assert "1 events in 10 min (1 min with data)" in text
     finally:
         service.cancel()
         await asyncio.gather(service, return_exceptions=True)
