@@ -32,6 +32,7 @@ PERMANENT_REASONS: dict[tuple[int, int | None], str] = {
     (10, 2018108): "person_unavailable",
     (551, None): "person_unavailable",
     (1545041, None): "person_unavailable",
+    (2300052, None): "person_unavailable",  # "This person is not available right now" (2026-06-11)
     (100, 2018001): "no_matching_user",
     (100, None): "bad_request",
     (200, None): "permission",

@@ -102,3 +102,11 @@ async def test_sender_urls_carry_the_proof_and_the_instagram_host() -> None:
         assert "appsecret_proof" not in client.url("9", "tok-9").params  # unknown page: no secret
     finally:
         await client.close()
+
+
+def test_person_not_available_of_2026_is_permanent_and_not_retried() -> None:
+    error = error_from_meta(
+        400, {"code": 2300052, "message": "This person is not available right now."}
+    )
+    assert isinstance(error, PermanentSendError) and error.reason == "person_unavailable"
+    assert not error.retriable
