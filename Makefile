@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint unit integration bench bench-ingress bench-processors bench-sender bench-sink bench-e2e rules-check clean schema
+.PHONY: up test lint unit integration bench bench-ingress bench-processors bench-sender bench-sink bench-e2e rules-check clean schema docs
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON)"; exit 1; }
@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+test: lint docs
 	$(BIN)/python -m pytest tests
 
 unit: $(STAMP)
@@ -50,6 +50,10 @@ bench-e2e: $(STAMP)
 rules-check:
 	promtool check rules deploy/prometheus/alerts.yml
 	promtool test rules deploy/prometheus/tests/alerts_test.yml
+
+# The docs site: a broken link, a missing page or a stale nav fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
 schema: $(STAMP)
 	$(BIN)/python -m schemas.jsonschema --write

@@ -379,7 +379,9 @@ def render_configuration() -> str:
         f"{len(found)} variables. The setting column is the field of `Settings`",
         "(`hookstream/runtime/settings/`) the variable fills.",
     ]
-    sections = {**SECTIONS, **{v.section: v.section.capitalize() for v in found}}
+    sections = dict(SECTIONS)
+    for v in found:
+        sections.setdefault(v.section, v.section.capitalize())
     for section, heading in sections.items():
         rows = [v for v in found if v.section == section]
         if not rows:

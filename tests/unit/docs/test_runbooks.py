@@ -20,7 +20,7 @@ def alerts() -> list[dict[str, Any]]:
 
 
 def runbook_of(rule: dict[str, Any]) -> Path:
-    return ROOT / rule["annotations"]["runbook_url"]
+    return ROOT / str(rule["annotations"]["runbook_url"])
 
 
 @pytest.mark.parametrize("rule", alerts(), ids=lambda r: r["alert"])
