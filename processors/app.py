@@ -25,7 +25,9 @@ from hookstream.runtime.replay_bound import StopGate, load_gate
 from hookstream.runtime.settings import Settings
 from processors.batch import BatchProcessor, InRecord, OutRecord
 from processors.faust_transport import install as install_transport
+from processors.member import MemberSlot, claim_slot, instance_id
 from processors.produce import Outgoing, send_batched
+from processors.quarantine import CrashGuard, MarkerFile, run_guarded
 
 TABLE = "conversations"
 CHANGELOG_EVERY_S = 0.5  # under load, state changes are written out at most this often
@@ -36,10 +38,13 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server]
 
 
-def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
+def faust_app(
+    settings: Settings, app_id: str | None = None, instance_id: str | None = None
+) -> faust.App:
+    """`instance_id`: the static group membership id (None: dynamic membership)."""
     kafka = settings.kafka
     return faust.App(
-        app_id or settings.processors.app_id or kafka.topic("processors"),
+        app_id or settings.processors.group(kafka),
         broker=broker_urls(kafka.bootstrap_servers),
         store="memory://",
         web_enabled=False,
@@ -53,6 +58,7 @@ def faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=0,
         broker_session_timeout=settings.processors.session_timeout_s,
+        consumer_group_instance_id=instance_id,
         broker_heartbeat_interval=min(3.0, settings.processors.session_timeout_s / 3),
         stream_buffer_maxsize=max(4096, settings.processors.batch_size * 2),
         logging_config=None,
@@ -78,7 +84,12 @@ class ProcessorsApp:
         self, settings: Settings, batch: BatchProcessor, app: faust.App | None = None
     ) -> None:
         self.settings, self.batch = settings, batch
-        self.app = app or faust_app(settings)
+        group = settings.processors.group(settings.kafka)
+        group_dir = Path(settings.state_dir) / "processors" / group
+        self.slot: MemberSlot = claim_slot(group_dir)
+        self.guard = CrashGuard.resume(MarkerFile(self.slot.path / "in-progress.json"))
+        self.instance_id = instance_id(settings.processors.instance_id, group_dir, self.slot.index)
+        self.app = app or faust_app(settings, instance_id=self.instance_id)
         install_transport(self.app, settings.processors.fetch_max_wait_ms)
         self.inbound = self.app.topic(settings.kafka.topic("inbound"), schema=raw_schema())
         self.table = self.app.Table(
@@ -144,7 +155,8 @@ class ProcessorsApp:
     async def handle(self, events: Sequence[EventT]) -> None:
         started = time.perf_counter()
         records = [record for record in map(_in_record, events) if self._admitted(record)]
-        result = await self.batch.run(records, self.table.get, int(time.time() * 1000))
+        now_ms = int(time.time() * 1000)
+        result = await run_guarded(self.batch, self.guard, records, self.table.get, now_ms)
         for key, (value, record) in result.states.items():
             self.table.data[key] = value
             self.dirty[key] = (value, record.partition)
@@ -156,6 +168,14 @@ class ProcessorsApp:
             await self.in_flight.popleft()
         self.batches += 1
         self.batch.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def close(self, crashed: bool) -> None:
+        """After the app stopped: a clean stop leaves nothing in progress; a crash keeps the
+        marker for the next start of this slot. Either way the slot is free again."""
+        if not crashed:
+            self.guard.store.clear()
+        self.guard.store.close()
+        self.slot.release()
 
     def _admitted(self, record: InRecord) -> bool:
         """Past a replay's bound the record is acknowledged without being processed: a fresh

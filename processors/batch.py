@@ -2,6 +2,12 @@
 
 Kafka-agnostic: the faust adapter gives records and a state lookup, and sends what comes back.
 Order: outputs are in input order, so each conversation's commands keep their order.
+
+Isolation: everything one record does (decode, normalize, state update, responder, encoding its
+outputs, their size) happens inside one guard; whatever it raises dead-letters that record
+(reason and original, processors/isolation.py) and the batch goes on. States are encoded once
+per conversation at the end; `ConversationState.encode` never raises (normalize keeps every
+value in range, and a value that slips through is dropped there), so no record can stop a batch.
 """
 
 from __future__ import annotations
@@ -16,33 +22,25 @@ import orjson
 from hookstream.runtime.logging import event, get_logger
 from processors.core import Outcome, Processor
 from processors.errors import InvalidEnvelope, ProcessorError
+from processors.isolation import (
+    SERVICE,
+    InRecord,
+    OutRecord,
+    dead_letters,
+    describe,
+    reason_of,
+    within_size,
+)
 from processors.metrics import ProcessorMetrics
 from processors.normalize import normalize
 from processors.state import ConversationState, decode_state
-from schemas.analytics import DeadLettered, encode_fact
-from schemas.dlq import dead_letter_for
 from schemas.envelope import decode_envelope
 from schemas.errors import SchemaError
 from schemas.messages import NormalizedMessage
 
+__all__ = ["SERVICE", "BatchProcessor", "BatchResult", "InRecord", "OutRecord", "parse"]
+
 log = get_logger("processors")
-SERVICE = "processors"
-
-
-@dataclass(frozen=True, slots=True)
-class InRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class OutRecord:
-    topic: str  # name after the prefix: outbound | analytics | dlq
-    key: bytes | None
-    value: bytes
 
 
 @dataclass
@@ -60,33 +58,11 @@ def parse(record: InRecord) -> NormalizedMessage:
     return normalize(envelope)
 
 
-def dead_letters(record: InRecord, error: Exception, now_ms: int) -> list[OutRecord]:
-    reason = error.reason if isinstance(error, ProcessorError) else "processing_failed"
-    letter = dead_letter_for(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        reason=reason,
-        error=str(error)[:1000],
-        service=SERVICE,
-        failed_at_ms=now_ms,
-    )
-    fact = DeadLettered(
-        fact_id=f"dlq:{letter.dead_letter_id}",
-        dead_letter_id=letter.dead_letter_id,
-        source_topic=record.topic,
-        service=SERVICE,
-        reason=reason,
-        page_id="",
-        failed_at_ms=now_ms,
-        conversation_id=letter.key or "",
-    )
-    return [
-        OutRecord("dlq", record.key, letter.encode()),
-        OutRecord("analytics", record.key, encode_fact(fact)),
-    ]
+def encode_outputs(key: bytes, outcome: Outcome) -> list[OutRecord]:
+    # orjson serializes the frozen dataclasses natively: the same bytes as .encode().
+    outputs = [OutRecord("outbound", key, orjson.dumps(command)) for command in outcome.commands]
+    outputs += [OutRecord("analytics", key, orjson.dumps(fact)) for fact in outcome.facts]
+    return outputs
 
 
 class BatchProcessor:
@@ -111,12 +87,20 @@ class BatchProcessor:
             if getattr(fact, "rate_limited", False):
                 m.rate_limited.inc()
 
-    def _emit(self, result: BatchResult, key: bytes, outcome: Outcome) -> None:
-        for command in outcome.commands:
-            # orjson serializes the frozen dataclasses natively: the same bytes as .encode().
-            result.outputs.append(OutRecord("outbound", key, orjson.dumps(command)))
-        for fact in outcome.facts:
-            result.outputs.append(OutRecord("analytics", key, orjson.dumps(fact)))
+    async def one(
+        self,
+        record: InRecord,
+        states: dict[bytes, ConversationState],
+        load: Callable[[bytes], bytes | None],
+        now_ms: int,
+    ) -> tuple[bytes, NormalizedMessage, Outcome, list[OutRecord]]:
+        """Everything one record does, up to its encoded outputs; raises on anything wrong."""
+        message = parse(record)
+        key = message.conversation_id.encode()
+        state = states.get(key) or decode_state(load(key))
+        outcome = await self.processor.process(state, message, now_ms)
+        outputs = [] if outcome.duplicate else encode_outputs(key, outcome)
+        return key, message, outcome, within_size(record, outputs, now_ms)
 
     async def run(
         self, records: Sequence[InRecord], load: Callable[[bytes], bytes | None], now_ms: int
@@ -126,35 +110,37 @@ class BatchProcessor:
         last: dict[bytes, InRecord] = {}
         for record in records:
             try:
-                message = parse(record)
-                key = message.conversation_id.encode()
-                state = states.get(key) or decode_state(load(key))
-                outcome = await self.processor.process(state, message, now_ms)
-            except Exception as exc:  # noqa: BLE001 - bad input never stops the stream
-                self._dead_letter(result, record, exc, now_ms)
+                key, message, outcome, outputs = await self.one(record, states, load, now_ms)
+            except Exception as exc:  # noqa: BLE001 - one record never stops the stream
+                self.dead_letter(result, record, exc, now_ms)
                 continue
             self._account(message, outcome, now_ms)
             if not outcome.duplicate:
                 states[key], last[key] = outcome.state, record
-                self._emit(result, key, outcome)
+                result.outputs += outputs
         result.states = {key: (state.encode(), last[key]) for key, state in states.items()}
         return result
 
-    def _dead_letter(
-        self, result: BatchResult, record: InRecord, error: Exception, now_ms: int
+    def dead_letter(
+        self,
+        result: BatchResult,
+        record: InRecord,
+        error: BaseException,
+        now_ms: int,
     ) -> None:
-        reason = error.reason if isinstance(error, ProcessorError) else "processing_failed"
+        reason = reason_of(error)
         self.metrics.dead_letters.labels(reason).inc()
         self.metrics.errors.labels(reason).inc()
         level = logging.WARNING if isinstance(error, ProcessorError) else logging.ERROR
+        text = describe(error)
         event(
             log,
             "record_dead_lettered",
             level,
             reason=reason,
-            error=str(error)[:300],
+            error=text[:300],
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
         )
-        result.outputs.extend(dead_letters(record, error, now_ms))
+        result.outputs.extend(dead_letters(record, reason, text, now_ms))

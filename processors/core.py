@@ -19,6 +19,7 @@ from processors.rules import Reply, match_rules
 from processors.state import ConversationState, apply_message, is_duplicate, remember
 from schemas.analytics import Fact, MessageReceived, ReplyPlanned
 from schemas.commands import OutboundCommand, command_id_for
+from schemas.events import is_user_id
 from schemas.messages import NormalizedMessage
 
 REPLYABLE_KINDS = frozenset({"message", "postback"})
@@ -33,11 +34,13 @@ class Outcome:
 
 
 def wants_reply(message: NormalizedMessage) -> bool:
-    """Only what a user wrote or tapped; never echoes, reads, deliveries, reactions, standby."""
+    """Only what a user wrote or tapped; never echoes, reads, deliveries, reactions, standby,
+    and never anything without a real user id to answer (no reply to `_`)."""
     return (
         message.direction == "in"
         and message.kind in REPLYABLE_KINDS
         and message.source != "standby"
+        and is_user_id(message.user_id, message.page_id)
     )
 
 

@@ -26,3 +26,17 @@ class ResponderFailed(ProcessorError):
 
     retriable = True
     reason = "responder_failed"
+
+
+class NoUser(UnknownShape):
+    """A message or postback without a usable sender id (missing, empty, not a string, `_`):
+    there is nobody to answer, so it is recorded as what it is and never replied to."""
+
+    reason = "no_user"
+
+
+class Quarantined(ProcessorError):
+    """The record was in progress at two consecutive crashes of the worker: skipped unprocessed
+    (see processors/quarantine.py)."""
+
+    reason = "quarantined"

@@ -5,14 +5,23 @@ What cannot be understood raises `UnknownShape`; the adapter dead-letters it wit
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections.abc import Callable
 from typing import Any
 
-from processors.errors import UnknownShape
+from processors.errors import NoUser, UnknownShape
 from schemas.envelope import InboundEnvelope
-from schemas.events import as_id
+from schemas.events import as_id, is_user_id
 from schemas.messages import Attachment, NormalizedMessage
-from schemas.timestamps import to_millis
+from schemas.timestamps import MAX_EPOCH_MS, to_millis
+
+# Kinds a reply can follow (core.REPLYABLE_KINDS): without a usable sender they are dead-lettered
+# as `no_user` instead of being keyed to the placeholder user `_`.
+USER_REQUIRED_KINDS = frozenset({"message", "postback"})
+MAX_ID_CHARS = 200  # a longer event id or mid is cut and suffixed with its digest
+MAX_DEPTH = 16  # kind-specific extras (details, referral) deeper than this are dropped
+_INT64 = (-(2**63), 2**63 - 1)
 
 _ID_KEYS = ("sticker_id", "reel_video_id", "id", "attachment_id", "product_id")
 _NO_DIRECTION = {
@@ -56,8 +65,47 @@ _CHANGE_KINDS = {
 }
 
 
+def bounded_id(value: str) -> str:
+    """The id itself, or (beyond MAX_ID_CHARS) its head and a digest: still deterministic."""
+    if len(value) <= MAX_ID_CHARS:
+        return value
+    digest = hashlib.blake2b(value.encode(errors="replace"), digest_size=12).hexdigest()
+    return f"{value[:64]}~{digest}"
+
+
+def epoch_ms(value: int) -> int | None:
+    return value if 0 < value <= MAX_EPOCH_MS else None
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """`value` with what cannot be stored dropped: nesting beyond MAX_DEPTH, integers beyond 64
+    bits, non-finite floats (orjson cannot encode those, ClickHouse cannot hold them)."""
+    if isinstance(value, str | bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if _INT64[0] <= value <= _INT64[1] else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if depth >= MAX_DEPTH:
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, depth + 1) for v in value]
+    return None
+
+
 def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _safe_obj(value: Any) -> dict[str, Any]:
+    safe = json_safe(value, 1) if isinstance(value, dict) else {}
+    return safe if isinstance(safe, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _text(value: Any) -> str:
@@ -74,7 +122,7 @@ def attachment_of(item: Any) -> Attachment:
     url = _text(payload.get("url")) or _text(item.get("URL")) or _text(item.get("url"))
     if kind == "location":
         coords = _obj(payload.get("coordinates"))
-        ids = {k: str(coords[k]) for k in ("lat", "long") if k in coords}
+        ids = {k: _coordinate(coords[k]) for k in ("lat", "long") if k in coords}
     title = _text(item.get("title")) or _text(payload.get("title"))
     return Attachment(type=kind, url=url, ids=ids, title=title)
 
@@ -92,6 +140,12 @@ def unique_stickers(attachments: tuple[Attachment, ...]) -> tuple[Attachment, ..
             seen.add(sticker)
         kept.append(attachment)
     return tuple(kept)
+
+
+def _coordinate(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value):
+        return str(value)
+    return as_id(value) if not isinstance(value, str) else value[:32]
 
 
 def _reply_to(message: dict[str, Any]) -> dict[str, str] | None:
@@ -112,12 +166,12 @@ def _message_fields(event: dict[str, Any]) -> dict[str, Any]:
         "text": _text(message.get("text")),
         "attachments": unique_stickers(
             tuple(
-                attachment_of(a) for a in message.get("attachments") or [] if isinstance(a, dict)
+                attachment_of(a) for a in _list(message.get("attachments")) if isinstance(a, dict)
             )
         ),
         "quick_reply_payload": _text(_obj(message.get("quick_reply")).get("payload")) or None,
         "reply_to": _reply_to(message),
-        "referral": _obj(message.get("referral")) or _obj(event.get("referral")) or None,
+        "referral": _safe_obj(message.get("referral")) or _safe_obj(event.get("referral")) or None,
         "details": details,
     }
 
@@ -127,7 +181,7 @@ def _edit_fields(event: dict[str, Any]) -> dict[str, Any]:
     return {
         "mid": as_id(edit.get("mid")),
         "text": _text(edit.get("text")),
-        "details": {"num_edit": edit.get("num_edit", 0)},
+        "details": {"num_edit": json_safe(edit.get("num_edit", 0))},
     }
 
 
@@ -137,7 +191,7 @@ def _postback_fields(event: dict[str, Any]) -> dict[str, Any]:
         "mid": as_id(postback.get("mid")),
         "postback_payload": _text(postback.get("payload")) or None,
         "postback_title": _text(postback.get("title")),
-        "referral": _obj(postback.get("referral")) or None,
+        "referral": _safe_obj(postback.get("referral")) or None,
     }
 
 
@@ -151,7 +205,7 @@ def _reaction_fields(event: dict[str, Any]) -> dict[str, Any]:
 def _mark_fields(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     def fields(event: dict[str, Any]) -> dict[str, Any]:
         mark = _obj(event[kind])
-        mids = tuple(as_id(m) for m in mark.get("mids") or [] if as_id(m))
+        mids = tuple(bounded_id(as_id(m)) for m in _list(mark.get("mids")) if as_id(m))
         return {
             "mid": as_id(mark.get("mid")),
             "watermark_ms": to_millis(mark.get("watermark")),
@@ -162,13 +216,13 @@ def _mark_fields(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 
 def _referral_fields(event: dict[str, Any]) -> dict[str, Any]:
-    return {"referral": _obj(event["referral"])}
+    return {"referral": _safe_obj(event["referral"])}
 
 
 def _details_of(key: str, drop: tuple[str, ...] = ()) -> Callable[[dict[str, Any]], dict[str, Any]]:
     def fields(event: dict[str, Any]) -> dict[str, Any]:
         value = _obj(event[key])
-        return {"details": {k: v for k, v in value.items() if k not in drop}}
+        return {"details": {k: json_safe(v, 1) for k, v in value.items() if k not in drop}}
 
     return fields
 
@@ -211,7 +265,7 @@ def _change_fields(envelope: InboundEnvelope) -> dict[str, Any]:
         _text(value.get("message")) or _text(value.get("text")) or _text(value.get("review_text"))
     )
     details = {
-        k: value[k]
+        k: json_safe(value[k], 1)
         for k in (
             "item",
             "verb",
@@ -262,21 +316,36 @@ def direction_of(kind: str) -> str:
     return "none" if kind in _NO_DIRECTION else "in"
 
 
+def _bounded_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    if len(fields.get("mid", "")) > MAX_ID_CHARS:
+        fields["mid"] = bounded_id(fields["mid"])
+    watermark = fields.get("watermark_ms")
+    if watermark is not None and epoch_ms(watermark) is None:
+        fields["watermark_ms"] = None
+    return fields
+
+
 def normalize(envelope: InboundEnvelope) -> NormalizedMessage:
-    """One envelope → one normalized message, or UnknownShape."""
+    """One envelope → one normalized message, or UnknownShape (NoUser for a message or
+    postback without a usable sender). Every number in the result is in range: an
+    out-of-range time falls back to the receive time (or is dropped), so nothing downstream
+    (state, facts, commands) can hold a value orjson or ClickHouse would refuse."""
     if not envelope.page_id or envelope.page_id == "_":
         raise UnknownShape("event has no page id")
-    fields = kind_fields(envelope)
+    if envelope.kind in USER_REQUIRED_KINDS and not is_user_id(envelope.user_id, envelope.page_id):
+        raise NoUser(f"{envelope.kind} event without a usable sender id")
+    fields = _bounded_fields(kind_fields(envelope))
     fields.setdefault("direction", direction_of(envelope.kind))
+    received = epoch_ms(envelope.received_at_ms) or 0
     return NormalizedMessage(
-        event_id=envelope.event_id,
+        event_id=bounded_id(envelope.event_id),
         platform=envelope.platform,
         page_id=envelope.page_id,
         user_id=envelope.user_id,
         conversation_id=envelope.conversation_id,
         kind=envelope.kind,
-        event_time_ms=envelope.event_time_ms,
-        received_at_ms=envelope.received_at_ms,
+        event_time_ms=epoch_ms(envelope.event_time_ms) or received,
+        received_at_ms=received,
         source=envelope.source,
         test=envelope.test,
         **fields,

@@ -57,7 +57,15 @@ class ProcessorsService:
         app = self.runtime.app
         await app.start()
         self.started = True
-        event(log, "processors_started", group=app.conf.id, pages=len(self.pages.current().pages))
+        event(
+            log,
+            "processors_started",
+            group=app.conf.id,
+            member=self.runtime.instance_id or "dynamic",
+            pages=len(self.pages.current().pages),
+            suspects=len(self.runtime.guard.suspects),
+            quarantined=len(self.runtime.guard.quarantined),
+        )
         watcher = asyncio.create_task(self.watch_pages(stop))
         crashed = asyncio.create_task(app.wait_until_stopped())
         try:
@@ -67,6 +75,7 @@ class ProcessorsService:
         finally:
             watcher.cancel()
             await app.stop()
+            self.runtime.close(crashed=app.crash_reason is not None)
             await self.http.aclose()
         if app.crash_reason is not None:
             raise app.crash_reason

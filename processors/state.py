@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from schemas.messages import NormalizedMessage
+from schemas.timestamps import MAX_EPOCH_MS
 
 STATE_VERSION = 1
 HISTORY_TEXT_CHARS = 500
@@ -28,23 +29,80 @@ class ConversationState:
     seen: dict[str, int] = field(default_factory=dict)  # event id -> received at (ms)
     recent_replies_ms: tuple[int, ...] = ()  # rate limiter: times of counted messages
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": STATE_VERSION,
+            "history": self.history,
+            "last_inbound_ms": self.last_inbound_ms,
+            "read_watermark_ms": self.read_watermark_ms,
+            "delivery_watermark_ms": self.delivery_watermark_ms,
+            "seen": self.seen,
+            "recent": self.recent_replies_ms,
+        }
+
     def encode(self) -> bytes:
-        return orjson.dumps(
-            {
-                "v": STATE_VERSION,
-                "history": self.history,
-                "last_inbound_ms": self.last_inbound_ms,
-                "read_watermark_ms": self.read_watermark_ms,
-                "delivery_watermark_ms": self.delivery_watermark_ms,
-                "seen": self.seen,
-                "recent": self.recent_replies_ms,
-            }
-        )
+        """Never raises: normalize keeps every value in range, and should a value slip through
+        anyway (a bug), what cannot be encoded is dropped (`sanitized`) rather than the worker
+        stopping on it."""
+        try:
+            return orjson.dumps(self.to_dict())
+        except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits, too deep...
+            pass
+        try:
+            return orjson.dumps(sanitized(self).to_dict())
+        except TypeError:  # e.g. a string orjson refuses: start this conversation afresh
+            return orjson.dumps(ConversationState().to_dict())
+
+
+def _is_ms(value: object) -> bool:
+    return type(value) is int and 0 <= value <= MAX_EPOCH_MS
+
+
+def _ms_or_none(value: object) -> int | None:
+    return value if _is_ms(value) else None  # type: ignore[return-value]
+
+
+def _history_item(item: object) -> bool:
+    return (
+        isinstance(item, dict)
+        and all(isinstance(item.get(k), str) for k in ("event_id", "kind", "direction", "text"))
+        and _is_ms(item.get("time_ms"))
+    )
+
+
+def _from_dict(data: dict[str, Any]) -> ConversationState:
+    """The state with every field of the wrong shape or out of range left out."""
+    history, seen, recent = data.get("history"), data.get("seen"), data.get("recent")
+    return ConversationState(
+        history=tuple(h for h in history if _history_item(h)) if isinstance(history, list) else (),
+        last_inbound_ms=_ms_or_none(data.get("last_inbound_ms")),
+        read_watermark_ms=_ms_or_none(data.get("read_watermark_ms")),
+        delivery_watermark_ms=_ms_or_none(data.get("delivery_watermark_ms")),
+        seen={k: t for k, t in seen.items() if _is_ms(t)} if isinstance(seen, dict) else {},
+        recent_replies_ms=tuple(t for t in recent if _is_ms(t)) if isinstance(recent, list) else (),
+    )
+
+
+def sanitized(state: ConversationState) -> ConversationState:
+    """The state as it would read back after a round trip through JSON, minus what JSON (or
+    orjson's 64-bit integers) cannot hold."""
+    return _from_dict(
+        {
+            "history": [dict(h) for h in state.history if isinstance(h, dict)],
+            "last_inbound_ms": state.last_inbound_ms,
+            "read_watermark_ms": state.read_watermark_ms,
+            "delivery_watermark_ms": state.delivery_watermark_ms,
+            "seen": {k: t for k, t in state.seen.items() if isinstance(k, str)},
+            "recent": list(state.recent_replies_ms),
+        }
+    )
 
 
 def decode_state(payload: bytes | None) -> ConversationState:
-    """Unreadable or missing state starts fresh (state is an optimisation of correctness only:
-    command ids are deterministic and the sender's ledger dedupes)."""
+    """Unreadable or missing state starts fresh, a field of the wrong shape is left out (state
+    is an optimisation of correctness only: command ids are deterministic and the sender's
+    ledger dedupes), so a stored state can never make every later event of its conversation
+    fail."""
     if not payload:
         return ConversationState()
     try:
@@ -53,14 +111,7 @@ def decode_state(payload: bytes | None) -> ConversationState:
         return ConversationState()
     if not isinstance(data, dict) or data.get("v") != STATE_VERSION:
         return ConversationState()
-    return ConversationState(
-        history=tuple(data.get("history") or ()),
-        last_inbound_ms=data.get("last_inbound_ms"),
-        read_watermark_ms=data.get("read_watermark_ms"),
-        delivery_watermark_ms=data.get("delivery_watermark_ms"),
-        seen=data.get("seen") or {},
-        recent_replies_ms=tuple(data.get("recent") or ()),
-    )
+    return _from_dict(data)
 
 
 def dedupe_key(message_event_id: str) -> str:

@@ -25,6 +25,9 @@ class DeadLetter:
     original_encoding: str = "utf-8"  # utf-8 | base64
     page_id: str = ""
     dead_letter_id: str = ""  # deterministic: "<topic>:<partition>:<offset>[:suffix]"
+    # True when the original was too large for the dlq topic and only its head is kept: the
+    # whole record is still at source_topic/source_partition/source_offset (within retention).
+    original_truncated: bool = False
     schema_version: int = DLQ_SCHEMA_VERSION
 
     def encode(self) -> bytes:
@@ -58,8 +61,17 @@ def dead_letter_for(
     failed_at_ms: int,
     page_id: str = "",
     suffix: str = "",
+    max_original_bytes: int | None = None,
 ) -> DeadLetter:
-    text, encoding = original_text(value)
+    """The dead letter of one record. With `max_original_bytes`, an original longer than that
+    is cut to it and kept as base64 (a predictable size, whatever the bytes escape to)."""
+    truncated = (
+        value is not None and max_original_bytes is not None and len(value) > max_original_bytes
+    )
+    if truncated and value is not None:
+        text, encoding = base64.b64encode(value[:max_original_bytes]).decode(), "base64"
+    else:
+        text, encoding = original_text(value)
     letter_id = f"{topic}:{partition}:{offset}" + (f":{suffix}" if suffix else "")
     return DeadLetter(
         source_topic=topic,
@@ -74,6 +86,7 @@ def dead_letter_for(
         original_encoding=encoding,
         page_id=page_id,
         dead_letter_id=letter_id,
+        original_truncated=truncated,
     )
 
 

@@ -16,6 +16,7 @@ from schemas.timestamps import to_millis
 
 NO_USER = "_"
 TEST_ENTRY_ID = "0"
+MAX_USER_ID_CHARS = 128  # PSIDs and IGSIDs are ~17 digits
 
 # Checked in this order: the first key present names the kind.
 _MESSAGING_KEYS = (
@@ -35,6 +36,7 @@ _MESSAGING_KEYS = (
     "policy_enforcement",
     "messaging_feedback",
 )
+MESSAGING_KEYS = _MESSAGING_KEYS
 _CHANGE_KINDS = {
     ("instagram", "comments"): "comment",
     ("instagram", "live_comments"): "live_comment",
@@ -72,6 +74,19 @@ def as_id(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     return ""
+
+
+def is_user_id(value: object, page_id: str = "") -> bool:
+    """A user id a reply can go to: a non-empty printable string without spaces, not the
+    placeholder `_`, not the page itself, at most MAX_USER_ID_CHARS long."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_USER_ID_CHARS
+        and value != NO_USER
+        and value != page_id
+        and value.isprintable()
+        and not any(c.isspace() for c in value)
+    )
 
 
 def platform_of(obj: str, source: str) -> str:

@@ -83,7 +83,7 @@ class Sender:
         # A JoinGroup may take longer than a plain request (seconds on the embedded broker).
         consumer = new_consumer(
             kafka,
-            group_id=sender.consumer_group,
+            group_id=sender.group(kafka),
             max_poll_records=1000,
             fetch_max_wait_ms=50,
             session_timeout_ms=session_ms,
@@ -93,7 +93,7 @@ class Sender:
         lanes = Lanes(self._deliver, sender.max_in_flight)
         self.metrics.in_flight.set_function(lambda: lanes.open)
         assert self.ledger is not None  # noqa: S101 - started
-        gate = await load_gate(kafka, sender.consumer_group)  # a bounded replay of this group
+        gate = await load_gate(kafka, sender.group(kafka))  # a bounded replay of this group
         loop = SenderLoop(consumer, lanes, self.ledger.catch_up, gate=gate)
         self.metrics.beyond_replay_bound.set_function(lambda: loop.beyond_bound)
         consumer.subscribe([kafka.topic("outbound")], listener=Rebalance(loop))
@@ -104,7 +104,7 @@ class Sender:
             log,
             "sender_started",
             pages=len(self.pages.pages),
-            group=sender.consumer_group,
+            group=sender.group(kafka),
             base_url=sender.graph_api_base_url,
         )
         try:

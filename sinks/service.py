@@ -47,7 +47,6 @@ from sinks.writer import ClickHouseWriter, Prechecked, WriteResult
 
 log = get_logger("sink")
 T = TypeVar("T")
-GROUP_ID = "hookstream-sink"
 
 
 async def wait_or_stop(stop: asyncio.Event, delay_s: float) -> bool:
@@ -63,7 +62,7 @@ async def wait_or_stop(stop: asyncio.Event, delay_s: float) -> bool:
 class AnalyticsSink:
     settings: Settings
     registry: CollectorRegistry
-    group_id: str = GROUP_ID
+    group_id: str = ""  # empty: the settings' group ("<topic prefix>sink" unless overridden)
     backoff: Backoff = field(default_factory=Backoff)
     # A JoinGroup can be held for seconds while the group settles (the embedded broker holds it
     # for about half the session timeout), so it gets a longer request timeout than produce.
@@ -79,6 +78,7 @@ class AnalyticsSink:
     _written: set[str] = field(default_factory=set)  # fact ids the last flush left stored
 
     def __post_init__(self) -> None:
+        self.group_id = self.group_id or self.settings.sink.group(self.settings.kafka)
         self.target = parse_clickhouse_url(self.settings.sink.clickhouse_url)
         self.policy = BatchPolicy(self.settings.sink.batch_rows, self.settings.sink.batch_age_s)
         self.metrics = SinkMetrics(self.registry)

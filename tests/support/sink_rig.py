@@ -44,7 +44,7 @@ def sink_settings(kafka: KafkaSettings, clickhouse_url: str, **overrides: object
 @contextlib.asynccontextmanager
 async def running_sink(
     settings: Settings,
-    group_id: str = "hookstream-sink",
+    group_id: str = "",
 ) -> AsyncIterator[AnalyticsSink]:
     sink = AnalyticsSink(
         settings,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from hookstream.runtime.settings.env import Env
 from hookstream.runtime.settings.graph_versions import CURRENT_VERSION
+from hookstream.runtime.settings.kafka import KafkaSettings
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,15 @@ class ProcessorSettings:
     batch_within_s: float = 0.05
     fetch_max_wait_ms: int = 50  # faust's own 1500 ms adds up to 1.5 s per reply on Tansu
     pages_poll_s: float = 2.0  # how often the pages file's mtime is checked for a reload
-    session_timeout_s: float = 30.0  # a dead worker's partitions move after this long
+    # A worker that died and is not restarted has its partitions moved after this long (a
+    # restarted one gets them back at once: static membership, see processors/member.py).
+    session_timeout_s: float = 10.0
+    # group.instance.id: empty derives one per host, state dir and member slot; `off` turns
+    # static membership off (every restart then waits out the old member's session).
+    instance_id: str = ""
+
+    def group(self, kafka: KafkaSettings) -> str:
+        return self.app_id or kafka.topic("processors")
 
     @classmethod
     def from_env(cls, env: Env) -> ProcessorSettings:
@@ -49,6 +58,7 @@ class ProcessorSettings:
             session_timeout_s=env.number(
                 "HOOKSTREAM_PROCESSOR_SESSION_TIMEOUT_S", cls.session_timeout_s
             ),
+            instance_id=env.string("HOOKSTREAM_PROCESSORS_INSTANCE_ID"),
         )
 
 
@@ -71,13 +81,16 @@ class SenderSettings:
     stopped_page_dlq_after_s: float = 0.0
     stopped_page_probe_s: float = 30.0
     max_in_flight: int = 5000
-    consumer_group: str = "hookstream-sender"
+    consumer_group: str = ""  # empty: "<topic prefix>sender", so two pipelines never share it
     session_timeout_s: float = 10.0
     # The Send API sandbox (`hookstream sandbox`): extra tokens ("token" or "page_id:token")
     # besides those of the pages file, and error injection rules (JSON, see hookstream/sandbox).
     sandbox_tokens: tuple[str, ...] = ()
     sandbox_faults: str = ""
     sandbox_require_proof: bool = False  # like an app with "Require App Secret"
+
+    def group(self, kafka: KafkaSettings) -> str:
+        return self.consumer_group or kafka.topic("sender")
 
     @classmethod
     def from_env(cls, env: Env) -> SenderSettings:
@@ -102,7 +115,7 @@ class SenderSettings:
                 "HOOKSTREAM_STOPPED_PAGE_PROBE_S", cls.stopped_page_probe_s
             ),
             max_in_flight=env.integer("HOOKSTREAM_SENDER_MAX_IN_FLIGHT", cls.max_in_flight),
-            consumer_group=env.string("HOOKSTREAM_SENDER_GROUP", cls.consumer_group),
+            consumer_group=env.string("HOOKSTREAM_SENDER_GROUP"),
             session_timeout_s=env.number(
                 "HOOKSTREAM_SENDER_SESSION_TIMEOUT_S", cls.session_timeout_s
             ),
@@ -120,6 +133,10 @@ class SinkSettings:
     ttl_days: int = 365
     dedup_lookback_s: float = 7 * 24 * 3600.0
     query_url: str = "http://127.0.0.1:9102"
+    consumer_group: str = ""  # empty: "<topic prefix>sink"
+
+    def group(self, kafka: KafkaSettings) -> str:
+        return self.consumer_group or kafka.topic("sink")
 
     @classmethod
     def from_env(cls, env: Env) -> SinkSettings:
@@ -130,6 +147,7 @@ class SinkSettings:
             ttl_days=env.integer("HOOKSTREAM_ANALYTICS_TTL_DAYS", cls.ttl_days),
             dedup_lookback_s=env.number("HOOKSTREAM_SINK_DEDUP_LOOKBACK_S", cls.dedup_lookback_s),
             query_url=env.string("HOOKSTREAM_SINK_URL", cls.query_url).rstrip("/"),
+            consumer_group=env.string("HOOKSTREAM_SINK_GROUP"),
         )
 
 

@@ -1,0 +1,109 @@
+"""Pure: what one record that cannot be processed turns into, and which outputs cannot be sent.
+
+Every step of one record (decode, normalize, state update, responder, encoding its outputs) runs
+inside one guard in `BatchProcessor.run`; whatever it raises becomes a dead letter with the
+reason and the original record, and the batch goes on. An output the broker would refuse for its
+size is replaced by a dead letter of the record that caused it (`within_size`), so that one
+record can never make the batch's produce fail and the worker crash-loop on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from processors.errors import ProcessorError
+from schemas.analytics import DeadLettered, encode_fact
+from schemas.dlq import DeadLetter, dead_letter_for
+
+SERVICE = "processors"
+# Kafka's default message.max.bytes is 1,048,588 and aiokafka's max_request_size 1,048,576; a
+# record's own framing is well under the rest.
+MAX_RECORD_BYTES = 1_000_000
+MAX_KEY_BYTES = 4096  # a dead letter names its source's key; a longer one is cut
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    topic: str  # name after the prefix: outbound | analytics | dlq
+    key: bytes | None
+    value: bytes
+
+
+def reason_of(error: BaseException) -> str:
+    return error.reason if isinstance(error, ProcessorError) else "processing_failed"
+
+
+def describe(error: BaseException, limit: int = 1000) -> str:
+    text = str(error) or type(error).__name__
+    return (
+        text[:limit]
+        if isinstance(error, ProcessorError)
+        else f"{type(error).__name__}: {text}"[:limit]
+    )
+
+
+def letter_for(
+    record: InRecord, reason: str, error: str, now_ms: int, max_original: int | None = None
+) -> DeadLetter:
+    return dead_letter_for(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key[:MAX_KEY_BYTES] if record.key else record.key,
+        value=record.value,
+        reason=reason,
+        error=error[:1000],
+        service=SERVICE,
+        failed_at_ms=now_ms,
+        max_original_bytes=max_original,
+    )
+
+
+def dead_letters(record: InRecord, reason: str, error: str, now_ms: int) -> list[OutRecord]:
+    """The dead letter of `record` (original kept; cut, and flagged so, only if it would not fit
+    on the dlq topic) and its DeadLettered fact for the dashboards."""
+    letter = letter_for(record, reason, error, now_ms)
+    encoded = letter.encode()
+    if len(encoded) > MAX_RECORD_BYTES:
+        letter = letter_for(record, reason, error, now_ms, MAX_RECORD_BYTES // 2)
+        encoded = letter.encode()
+    fact = DeadLettered(
+        fact_id=f"dlq:{letter.dead_letter_id}",
+        dead_letter_id=letter.dead_letter_id,
+        source_topic=record.topic,
+        service=SERVICE,
+        reason=reason,
+        page_id="",
+        failed_at_ms=now_ms,
+        conversation_id=letter.key or "",
+    )
+    return [
+        OutRecord("dlq", record.key, encoded),
+        OutRecord("analytics", record.key, encode_fact(fact)),
+    ]
+
+
+def record_bytes(out: OutRecord) -> int:
+    return len(out.value) + (len(out.key) if out.key else 0)
+
+
+def within_size(
+    record: InRecord, outputs: Sequence[OutRecord], now_ms: int, limit: int = MAX_RECORD_BYTES
+) -> list[OutRecord]:
+    """`outputs` of `record` as they are, or its dead letters (reason `output_too_large`) if any
+    of them is larger than the broker takes."""
+    too_large = next((out for out in outputs if record_bytes(out) > limit), None)
+    if too_large is None:
+        return list(outputs)
+    error = f"a {too_large.topic} record of {record_bytes(too_large)} bytes (limit {limit})"
+    return dead_letters(record, "output_too_large", error, now_ms)
