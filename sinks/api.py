@@ -1,5 +1,5 @@
 """The sink's small read-only query endpoints: `GET /api/stats?from_ms=&to_ms=&page=` and
-`GET /api/trace?id=&since_ms=&until_ms=`.
+`GET /api/trace?id=&since_ms=&until_ms=`, `GET /api/overview?from_ms=&to_ms=` (per page).
 
 While the sink holds the embedded engine (one process per chDB path), `hookstream stats` and
 `hookstream trace` ask here instead. They only ever run the fixed queries of `sinks/stats.py`
@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookstream.runtime.clickhouse import ClickHouseUnavailable
+from sinks.overview import page_overview
 from sinks.retry import short_error
 from sinks.stats import StatsRange, compute_stats
 from sinks.trace import TraceQuery, fetch_trace
@@ -82,4 +83,10 @@ def parse_trace(params: dict[str, str]) -> TraceQuery:
 def trace_route(run: RunWithClient, database: str) -> Route:
     return query_route(
         "/api/trace", run, parse_trace, lambda client, q: fetch_trace(client, database, q)
+    )
+
+
+def overview_route(run: RunWithClient, database: str) -> Route:
+    return query_route(
+        "/api/overview", run, parse_range, lambda client, rng: page_overview(client, database, rng)
     )

@@ -12,7 +12,7 @@ from hookstream.runtime.metrics import new_registry
 from hookstream.runtime.service import ServiceHttp, run_service
 from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
-from sinks.api import stats_route, trace_route
+from sinks.api import overview_route, stats_route, trace_route
 from sinks.service import AnalyticsSink
 from sinks.tuning import tune_gc
 
@@ -33,6 +33,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         routes = [
             stats_route(sink.with_client, target.database),
             trace_route(sink.with_client, target.database),
+            overview_route(sink.with_client, target.database),
         ]
         await run_service(ServiceHttp(args.host, args.port, registry, sink.ready, routes), sink.run)
 

@@ -58,9 +58,9 @@ def _planned(row: Row) -> Step:
 def _delivery(row: Row) -> Step:
     detail = f"{row['status']} after {row['attempts']} attempt(s), {row['latency_ms']} ms"
     if row.get("is_error") or row.get("error_code"):
-        detail += f"; Meta error {row['error_code']}/{row['error_subcode']}"
-        if row.get("error_message"):
-            detail += f": {row['error_message']}"
+        code = f"Meta error {row['error_code']}/{row['error_subcode']}"
+        message = str(row.get("error_message") or "").removeprefix(code).lstrip(": ")
+        detail += f"; {code}" + (f": {message}" if message else "")
     if row.get("message_id"):
         detail += f"; message_id {row['message_id']}"
     if row.get("has_e2e"):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hookstream.runtime.settings.console import ConsoleSettings
 from hookstream.runtime.settings.env import Env, Secret, read_dotenv
 from hookstream.runtime.settings.ingress import IngressSettings
 from hookstream.runtime.settings.kafka import KafkaSettings
@@ -22,6 +23,7 @@ from hookstream.runtime.settings.services import (
 )
 
 __all__ = [
+    "ConsoleSettings",
     "Env",
     "IngressSettings",
     "KafkaSettings",
@@ -49,6 +51,7 @@ class Settings:
     sender: SenderSettings = field(default_factory=SenderSettings)
     sink: SinkSettings = field(default_factory=SinkSettings)
     ops: OpsSettings = field(default_factory=OpsSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
     pages_file: Path | None = None
     log_format: str = "json"
     log_level: str = "INFO"
@@ -64,6 +67,7 @@ class Settings:
             sender=SenderSettings.from_env(env),
             sink=SinkSettings.from_env(env),
             ops=OpsSettings.from_env(env),
+            console=ConsoleSettings.from_env(env),
             pages_file=_default_pages_file(env),
             log_format=env.choice("HOOKSTREAM_LOG_FORMAT", "json", ("json", "text")),
             log_level=env.string("HOOKSTREAM_LOG_LEVEL", "INFO").upper(),
