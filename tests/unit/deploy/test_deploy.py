@@ -170,6 +170,11 @@ def test_kubernetes_deployment_is_probed_sized_and_on_its_port(service: str) -> 
     requests = container["resources"]["requests"]
     assert requests["cpu"] and requests["memory"]
     assert container["resources"]["limits"]["memory"]
+    # runAsNonRoot needs a numeric user the kubelet can check: the image's (deploy/Dockerfile).
+    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+    uid = re.search(r"^USER (\d+)", dockerfile, re.MULTILINE)
+    assert uid and container["securityContext"]["runAsUser"] == int(uid.group(1))
+    assert container["securityContext"]["runAsNonRoot"] is True
     assert (
         deployment["spec"]["selector"]["matchLabels"].items()
         <= template["metadata"]["labels"].items()
