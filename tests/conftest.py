@@ -1,22 +1,27 @@
-"""Shared fixtures: one embedded broker for the session, fresh topics per test."""
+"""Shared fixtures: one broker for the session (real Apache Kafka by default), fresh topics per
+test."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 
 import pytest
 
-from hookstream.embedded.broker import EmbeddedBroker
+from hookstream.embedded import kafka_maven
+from hookstream.embedded.tansu import EmbeddedBroker
 from hookstream.runtime.kafka import ensure_topics
 from hookstream.runtime.settings import IngressSettings, KafkaSettings, Secret, Settings
 from tests.support.brokers import (
+    KAFKA_IMAGE,
     RunningKafka,
     docker_kafka,
     docker_unavailable_reason,
     embedded_kafka,
+    local_kafka,
+    local_kafka_unavailable_reason,
+    requested_broker,
 )
 
 TEST_SECRET = "test-app-secret"
@@ -26,16 +31,37 @@ TEST_API_KEY = "test-api-key"
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKafka]:
-    """The session's Kafka: embedded Tansu, or real Kafka with HOOKSTREAM_TEST_BROKER=docker."""
-    if os.environ.get("HOOKSTREAM_TEST_BROKER") == "docker":
+    """The session's Kafka (HOOKSTREAM_TEST_BROKER, see tests/support/brokers.py): a local Apache
+    Kafka by default where Java and Maven are present, else the embedded Tansu broker."""
+    kind = requested_broker()
+    if kind == "docker":
         reason = docker_unavailable_reason()
         if reason:
             pytest.skip(reason)
         with docker_kafka() as running:
             yield running
         return
+    if kind == "kafka":
+        reason = local_kafka_unavailable_reason()
+        if reason is None:
+            with local_kafka(tmp_path_factory.mktemp("kafka")) as running:
+                yield running
+            return
+        # no local Apache Kafka here: the embedded broker (the report header says why)
     with embedded_kafka(tmp_path_factory.mktemp("broker") / "broker.log") as running:
         yield running
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    kind = requested_broker()
+    if kind == "kafka" and (reason := local_kafka_unavailable_reason()):
+        return f"broker: embedded Tansu (no local Apache Kafka: {reason})"
+    names = {
+        "kafka": f"Apache Kafka {kafka_maven.kafka_version()} (local JVM, KRaft)",
+        "embedded": "embedded Tansu",
+        "docker": f"Apache Kafka in Docker ({KAFKA_IMAGE})",
+    }
+    return f"broker: {names[kind]} (HOOKSTREAM_TEST_BROKER={kind})"
 
 
 def kafka_settings_for(broker: RunningKafka | EmbeddedBroker, partitions: int = 4) -> KafkaSettings:

@@ -18,8 +18,8 @@ import httpx
 import orjson
 
 from hookstream.embedded import processes
-from hookstream.embedded.broker import EmbeddedBroker
 from hookstream.embedded.stack import DEV_DEFAULTS, SERVICES, Stack
+from hookstream.embedded.tansu import EmbeddedBroker
 from ingress.signature import sign
 
 PAGE_TEMPLATE = """\

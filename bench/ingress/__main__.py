@@ -23,7 +23,7 @@ import orjson
 
 from bench.ingress import wrk
 from hookstream.embedded import processes
-from hookstream.embedded.broker import EmbeddedBroker
+from hookstream.embedded.tansu import EmbeddedBroker
 from hookstream.runtime.kafka import ensure_topics
 from hookstream.runtime.settings import Settings
 from ingress.signature import sign

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bench.processors.runs import passthrough_rate, preload, processors_rate
-from hookstream.embedded.broker import EmbeddedBroker
+from hookstream.embedded.tansu import EmbeddedBroker
 from hookstream.runtime.kafka import ensure_topics
 from hookstream.runtime.settings import KafkaSettings, ProcessorSettings, Settings
 

@@ -28,7 +28,7 @@ import httpx
 import orjson
 
 from hookstream.embedded import processes
-from hookstream.embedded.broker import EmbeddedBroker
+from hookstream.embedded.tansu import EmbeddedBroker
 from hookstream.runtime.kafka import ensure_topics, new_consumer, new_producer
 from hookstream.runtime.settings import KafkaSettings, SenderSettings
 from schemas.analytics import DeliveryResult, decode_fact

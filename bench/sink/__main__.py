@@ -30,7 +30,7 @@ from aiokafka import TopicPartition
 from clickhouse_connect.driver.client import Client
 
 from bench.sink.facts import encoded_facts
-from hookstream.embedded.broker import EmbeddedBroker
+from hookstream.embedded.tansu import EmbeddedBroker
 from hookstream.runtime.clickhouse import connect, parse_clickhouse_url
 from hookstream.runtime.kafka import ensure_topics, new_producer
 from hookstream.runtime.metrics import new_registry

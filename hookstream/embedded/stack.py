@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hookstream.embedded import processes
-from hookstream.embedded.broker import EmbeddedBroker
+from hookstream.embedded.tansu import EmbeddedBroker
 from hookstream.runtime.kafka import ensure_topics
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.services_table import port_of

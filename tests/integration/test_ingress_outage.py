@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from hookstream.embedded.broker import EmbeddedBroker
+from hookstream.embedded.tansu import EmbeddedBroker
 from hookstream.runtime.kafka import ensure_topics
 from ingress.app import create_app
 from ingress.signature import sign

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import pytest
 import pytest_asyncio
 
-from hookstream.embedded.broker import EmbeddedBroker
+from hookstream.embedded.tansu import EmbeddedBroker
 from hookstream.runtime.kafka import ensure_topics
 from hookstream.runtime.pages import PageConfig, PagesConfig
 from hookstream.runtime.settings import Secret, Settings
