@@ -25,7 +25,7 @@ from hookstream.console.sources import ConsoleSources
 from hookstream.ops.analytics_source import AnalyticsUnavailable
 from hookstream.ops.trace import found, no_reply_reasons, timeline
 from hookstream.runtime.clickhouse import ClickHouseUnavailable
-from hookstream.runtime.logging import get_logger
+from hookstream.runtime.logging import event, get_logger
 from sinks.trace import BadTraceId
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -151,7 +151,7 @@ class Console:
             outcome = await redrive_ids(self.sources.settings, ids)
         except Exception as exc:  # noqa: BLE001 - what failed is shown, with what was done
             return self.problem(request, 502, "Redrive failed", str(exc)[:500])
-        log.info("console_redrive", extra={"sent": outcome.sent, "skipped": len(outcome.skipped)})
+        event(log, "console_redrive", sent=outcome.sent, skipped=len(outcome.skipped))
         return self.page(request, "redriven.html", outcome=outcome)
 
     async def refuse_action(self, request: Request) -> Response | None:

@@ -21,6 +21,7 @@ from hookstream.runtime.settings.services import (
     SenderSettings,
     SinkSettings,
 )
+from hookstream.runtime.settings.tracing import TracingSettings
 
 __all__ = [
     "ConsoleSettings",
@@ -33,6 +34,7 @@ __all__ = [
     "SenderSettings",
     "Settings",
     "SinkSettings",
+    "TracingSettings",
 ]
 
 
@@ -52,6 +54,7 @@ class Settings:
     sink: SinkSettings = field(default_factory=SinkSettings)
     ops: OpsSettings = field(default_factory=OpsSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
     pages_file: Path | None = None
     log_format: str = "json"
     log_level: str = "INFO"
@@ -68,6 +71,7 @@ class Settings:
             sink=SinkSettings.from_env(env),
             ops=OpsSettings.from_env(env),
             console=ConsoleSettings.from_env(env),
+            tracing=TracingSettings.from_env(env),
             pages_file=_default_pages_file(env),
             log_format=env.choice("HOOKSTREAM_LOG_FORMAT", "json", ("json", "text")),
             log_level=env.string("HOOKSTREAM_LOG_LEVEL", "INFO").upper(),
