@@ -153,7 +153,16 @@ class Sandbox:
             query.get("recipient_id", ""),
             int(query.get("since", "0") or 0),
         )
-        return _json({"total": self.store.counts["accepted"], "messages": selected})
+        # total: the messages this filter matched (the page's counts are per filter too)
+        counts = self.store.counts
+        return _json(
+            {
+                "total": len(selected),
+                "accepted_all": counts["accepted"],
+                "rejected_all": counts["rejected"],
+                "messages": selected,
+            }
+        )
 
     async def stats(self, _: Request) -> Response:
         return _json(dict(self.store.counts))
