@@ -51,8 +51,9 @@ rules-check:
 	promtool check rules deploy/prometheus/alerts.yml
 	promtool test rules deploy/prometheus/tests/alerts_test.yml
 
-# The docs site: a broken link, a missing page or a stale nav fails the build.
+# The docs site: a stale generated reference page, a broken link or a missing page fails.
 docs: $(STAMP)
+	$(BIN)/python -m hookstream.runtime.settings.reference --check
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
 schema: $(STAMP)
