@@ -86,6 +86,15 @@ MEANINGS: dict[str, str] = {
     "HOOKSTREAM_READINESS_INTERVAL_S": "period of the broker check behind `/readyz`",
     "HOOKSTREAM_INGRESS_LINGER_MS": "librdkafka linger: gathers concurrent requests' records "
     "into one produce request",
+    "HOOKSTREAM_INGRESS_BODY_TIMEOUT_S": "a body must arrive within this long of its headers, else "
+    "408 and the connection is closed (slow clients)",
+    "HOOKSTREAM_INGRESS_MAX_INFLIGHT_BYTES": "body bytes held across all connections at once, "
+    "beyond each request's first `HOOKSTREAM_INGRESS_SMALL_BODY_BYTES`; more: 503 `server_busy` "
+    "with `Retry-After`",
+    "HOOKSTREAM_INGRESS_SMALL_BODY_BYTES": "the part of each body that does not count against "
+    "`HOOKSTREAM_INGRESS_MAX_INFLIGHT_BYTES`",
+    "HOOKSTREAM_INGRESS_MAX_REQUESTS": "requests in progress at once; more: 503 `server_busy` "
+    "with `Retry-After`",
     # processors
     "HOOKSTREAM_PROCESSORS_APP_ID": "faust app id = consumer group; empty means "
     "`<prefix>processors`. Reprocess under a fresh one",
