@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from hookstream.runtime.metrics import metrics_endpoint, new_registry
 from hookstream.runtime.settings import Settings
 from ingress.api import api_routes
+from ingress.guard import BodyGuard, BodyGuardMiddleware
 from ingress.metrics import IngressMetrics
 from ingress.publisher import KafkaPublisher
 from ingress.webhook import WebhookHandler, WebhookRouter
@@ -24,15 +25,36 @@ def create_app(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> We
     """The ASGI app: webhook POSTs on the lean path, everything else through Starlette."""
     starlette = create_starlette(settings, extra_routes)
     handler: WebhookHandler = starlette.state.webhook_handler
-    return WebhookRouter(handler, starlette, WEBHOOK_PATHS)
+    guarded = BodyGuardMiddleware(starlette, handler.guard)
+    return WebhookRouter(handler, guarded, WEBHOOK_PATHS)
+
+
+def body_guard(settings: Settings, metrics: IngressMetrics) -> BodyGuard:
+    ingress = settings.ingress
+    guard = BodyGuard(
+        timeout_s=ingress.body_timeout_s,
+        max_inflight_bytes=ingress.max_inflight_bytes,
+        small_body_bytes=ingress.small_body_bytes,
+        max_requests=ingress.max_requests,
+        retry_after_s=ingress.retry_after_s,
+        on_timeout=metrics.body_timeouts.inc,
+    )
+    metrics.watch_guard(guard)
+    return guard
 
 
 def create_starlette(settings: Settings, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
     metrics = IngressMetrics(new_registry())
+    inbound = settings.kafka.topic("inbound")
     publisher = KafkaPublisher(
-        settings.kafka, settings.ingress.linger_ms, settings.ingress.readiness_interval_s
+        settings.kafka,
+        settings.ingress.linger_ms,
+        settings.ingress.readiness_interval_s,
+        max_record_bytes=settings.ingress.max_record_bytes,
+        limit_topic=inbound,
     )
-    handler = WebhookHandler(settings.ingress, publisher, settings.kafka.topic("inbound"), metrics)
+    guard = body_guard(settings, metrics)
+    handler = WebhookHandler(settings.ingress, publisher, inbound, metrics, guard)
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -49,6 +71,7 @@ def create_starlette(settings: Settings, extra_routes: Sequence[BaseRoute] = ())
         try:
             yield
         finally:
+            await guard.stop()
             await publisher.stop()
 
     routes: list[BaseRoute] = []

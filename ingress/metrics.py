@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hookstream.runtime.metrics import LATENCY_BUCKETS
+
+
+class GuardFigures(Protocol):
+    inflight_bytes: int
+    requests: int
 
 
 class IngressMetrics:
@@ -34,6 +41,11 @@ class IngressMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.body_timeouts = Counter(
+            "hookstream_ingress_body_timeouts",
+            "Requests answered 408 because their body did not arrive within the timeout",
+            registry=registry,
+        )
         # Resolved once: looking a labelled child up per request costs on the hot path.
         self.webhook_ok = self.requests.labels("webhook", "200")
         self.broker_ready = Gauge(
@@ -41,3 +53,16 @@ class IngressMetrics:
             "1 while the broker answers, else 0",
             registry=registry,
         )
+
+    def watch_guard(self, guard: GuardFigures) -> None:
+        """The body guard's figures, read at scrape time (nothing on the hot path)."""
+        Gauge(
+            "hookstream_ingress_body_bytes_in_flight",
+            "Body bytes held beyond each request's small allowance, across connections",
+            registry=self.registry,
+        ).set_function(lambda: guard.inflight_bytes)
+        Gauge(
+            "hookstream_ingress_requests_in_progress",
+            "Requests begun and not yet answered",
+            registry=self.registry,
+        ).set_function(lambda: guard.requests)

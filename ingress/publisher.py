@@ -8,6 +8,12 @@ while records are outstanding: no poll thread, so no GIL hand-offs and no cross-
 
 Also owns readiness: a background check asks the broker for metadata every interval, so `/readyz`
 turns 503 while the broker is unreachable and back to 200 when it answers, without a restart.
+
+A record larger than the broker takes is a permanent condition, never a transient one: records are
+checked against the record limit before anything of a request is produced (the smaller of the
+configured limit, which is also librdkafka's `message.max.bytes`, and the topic's
+`max.message.bytes` once the broker told it), and librdkafka's MSG_SIZE_TOO_LARGE, at produce or in
+a delivery report, is answered the same way: EventTooLarge (413), not BrokerUnavailable (503).
 """
 
 from __future__ import annotations
@@ -20,11 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import ConfigResource
 
 from hookstream.runtime.errors import BrokerUnavailable
 from hookstream.runtime.kafka import librdkafka_config
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.settings import KafkaSettings
+from ingress.errors import EventTooLarge
 
 log = get_logger("ingress.publisher")
 
@@ -35,6 +44,21 @@ KeyValue = tuple[bytes, bytes]
 POLL_INTERVAL_S = 0.0005
 MAX_POLL_INTERVAL_S = 0.016
 PATIENT_POLLS = 20
+# What a record costs beyond its key and value inside a batch of one (batch header 61 bytes,
+# record header up to ~30, rounded up): a record within limit - this fits the broker's limit.
+RECORD_OVERHEAD = 256
+DEFAULT_MAX_RECORD_BYTES = 1_000_000  # librdkafka's default message.max.bytes
+# librdkafka settings that are a producer's, not a connection's (the admin client rejects them).
+_PRODUCER_ONLY = (
+    "acks",
+    "enable.idempotence",
+    "max.in.flight.requests.per.connection",
+    "linger.ms",
+    "partitioner",
+    "message.max.bytes",
+    "error_cb",
+)
+LIMIT_ATTEMPTS = 5
 
 
 @dataclass(eq=False)
@@ -44,14 +68,17 @@ class Waiter:
     future: asyncio.Future[None]
     remaining: int = 0
 
-    def fail(self, error: BrokerUnavailable) -> None:
+    def fail(self, error: Exception) -> None:
         if not self.future.done():
             self.future.set_exception(error)
 
     def delivered(self, error: KafkaError | None, _message: Message) -> None:
         """librdkafka's delivery report for one of this request's records."""
         if error is not None:
-            self.fail(BrokerUnavailable(f"Kafka did not take a record: {error.str()}"))
+            if error.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                self.fail(EventTooLarge(f"the broker refused a record as too large: {error.str()}"))
+            else:
+                self.fail(BrokerUnavailable(f"Kafka did not take a record: {error.str()}"))
             return
         self.remaining -= 1
         if self.remaining == 0 and not self.future.done():
@@ -65,14 +92,22 @@ class KafkaPublisher:
         linger_ms: float = 0.5,
         check_interval_s: float = 1.0,
         producer_factory: Callable[[dict[str, Any]], Producer] = Producer,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        limit_topic: str | None = None,
     ) -> None:
         # librdkafka's own log lines repeat every reconnect; its errors come through error_cb,
         # logged once per kind until the broker answers again.
         self._config = {
             **librdkafka_config(settings, linger_ms),
+            "message.max.bytes": max_record_bytes,
             "log_level": 0,
             "error_cb": self._on_error,
         }
+        # Key + value bytes a record may have; lowered to the topic's max.message.bytes (learnt
+        # from `limit_topic` once the broker answers) if that is smaller.
+        self.record_limit = max_record_bytes - RECORD_OVERHEAD
+        self._limit_topic = limit_topic
+        self._limit_attempts = 0
         self._errors_seen: set[str] = set()
         self._check_interval_s = check_interval_s
         self._factory = producer_factory
@@ -120,6 +155,8 @@ class KafkaPublisher:
                 event(log, "broker_ready" if healthy else "broker_unreachable")
             if healthy:
                 self._errors_seen.clear()
+                if self._limit_topic is not None:
+                    await self._learn_record_limit(self._limit_topic)
             self.ready = healthy
             self.producer.poll(0)  # error callbacks, also while no webhook arrives
             await asyncio.sleep(self._check_interval_s)
@@ -128,6 +165,27 @@ class KafkaPublisher:
         if error.name() not in self._errors_seen:
             self._errors_seen.add(error.name())
             event(log, "kafka_error", logging.WARNING, error=error.name(), detail=error.str())
+
+    async def _learn_record_limit(self, topic: str) -> None:
+        """Lower the record limit to the topic's max.message.bytes, if the broker says it (real
+        Kafka does; the embedded broker answers no configs). Asked until it answers, at most
+        LIMIT_ATTEMPTS times; librdkafka's MSG_SIZE_TOO_LARGE stays mapped if it never does."""
+        config = {k: v for k, v in self._config.items() if k not in _PRODUCER_ONLY}
+        self._limit_attempts += 1
+        if self._limit_attempts >= LIMIT_ATTEMPTS:
+            self._limit_topic = None
+        try:
+            limit = await asyncio.wait_for(
+                asyncio.to_thread(topic_max_message_bytes, config, topic, self._check_interval_s),
+                timeout=self._check_interval_s * 2 + 1,
+            )
+        except (KafkaException, TimeoutError, ValueError) as exc:
+            event(log, "record_limit_unknown", logging.DEBUG, topic=topic, detail=str(exc))
+            return
+        self._limit_topic = None
+        if limit is not None and limit - RECORD_OVERHEAD < self.record_limit:
+            self.record_limit = limit - RECORD_OVERHEAD
+            event(log, "record_limit_lowered", topic=topic, max_message_bytes=limit)
 
     async def _broker_answers(self) -> bool:
         timeout_s = self._check_interval_s * 2
@@ -142,6 +200,13 @@ class KafkaPublisher:
     async def publish(self, topic: str, records: Sequence[KeyValue], deadline_s: float) -> None:
         """Return once Kafka acknowledged every record; raise BrokerUnavailable otherwise."""
         producer = self.producer
+        limit = self.record_limit
+        for key, value in records:
+            if len(key) + len(value) > limit:
+                raise EventTooLarge(
+                    f"an event's record is {len(key) + len(value)} bytes; "
+                    f"the broker takes records of at most {limit} bytes"
+                )
         loop = asyncio.get_running_loop()
         waiter = Waiter(loop.create_future())
         try:
@@ -151,7 +216,10 @@ class KafkaPublisher:
         except BufferError:
             raise BrokerUnavailable("Kafka is not draining: the producer's queue is full") from None
         except KafkaException as exc:
-            raise BrokerUnavailable(f"Kafka refused the record: {exc.args[0].str()}") from None
+            error = exc.args[0]
+            if error.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                raise EventTooLarge(f"Kafka refused the record: {error.str()}") from None
+            raise BrokerUnavailable(f"Kafka refused the record: {error.str()}") from None
         if waiter.remaining == 0:
             return
         self._serve_reports()
@@ -184,6 +252,17 @@ class KafkaPublisher:
         if not waiter.future.done():
             self.ready = False
             waiter.fail(BrokerUnavailable(f"Kafka did not acknowledge within {deadline_s:.1f}s"))
+
+
+def topic_max_message_bytes(config: dict[str, Any], topic: str, timeout_s: float) -> int | None:
+    """The topic's max.message.bytes as the broker reports it; None if it reports none."""
+    admin = AdminClient(config)
+    futures = admin.describe_configs([ConfigResource("topic", topic)], request_timeout=timeout_s)
+    for future in futures.values():
+        entry = future.result(timeout=timeout_s).get("max.message.bytes")
+        if entry is not None and entry.value:
+            return int(entry.value)
+    return None
 
 
 def next_poll_interval(interval_s: float, empty_polls: int) -> float:

@@ -21,13 +21,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from hookstream.runtime.errors import BrokerUnavailable
-from hookstream.runtime.logging import event, get_logger, request_id_var
+from hookstream.runtime.logging import client_value, event, get_logger, request_id_var
 from hookstream.runtime.settings import IngressSettings
-from ingress.errors import BodyTooLarge, IngressError, UnsupportedMediaType
+from ingress.errors import BodyTimeout, BodyTooLarge, IngressError, UnsupportedMediaType
+from ingress.guard import CLOSE, BodyGuard, BodyRead, busy, busy_headers, respond
 from ingress.metrics import IngressMetrics
 from ingress.publisher import KafkaPublisher
 from ingress.signature import verify_signature
-from ingress.splitter import parse_body, split
+from ingress.splitter import parse_body, shallow, split
 
 log = get_logger("ingress")
 
@@ -36,6 +37,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+REQUEST_ID_CHARS = 64
+__all__ = ["WebhookHandler", "WebhookRouter", "read_limited", "request_id_from", "respond"]
+
 
 @dataclass
 class WebhookHandler:
@@ -43,6 +47,7 @@ class WebhookHandler:
     publisher: KafkaPublisher
     topic: str
     metrics: IngressMetrics
+    guard: BodyGuard = field(default_factory=BodyGuard)
     _event_counters: dict[tuple[str, str], Counter] = field(default_factory=dict)
     # Request ids: a random per-process prefix and a counter (no syscall per request).
     _id_prefix: str = field(default_factory=lambda: os.urandom(4).hex())
@@ -59,32 +64,53 @@ class WebhookHandler:
         if mode_ok and expected and hmac.compare_digest(token, expected):
             event(log, "webhook_verified")
             return PlainTextResponse(params.get("hub.challenge", ""))
-        event(log, "webhook_verification_refused", logging.WARNING, mode=params.get("hub.mode", ""))
+        mode = client_value(params.get("hub.mode", ""), 64)
+        event(log, "webhook_verification_refused", logging.WARNING, mode=mode)
         return PlainTextResponse("verification refused: wrong hub.mode or hub.verify_token", 403)
 
     async def receive(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1") or self._next_id()
+        given_id = headers.get(b"x-request-id")
+        request_id = request_id_from(given_id) if given_id else self._next_id()
         request_id_var.set(request_id)
+        read = self.guard.begin(send)
+        if read is None:
+            exc = busy(self.guard)
+            return await self._reject(send, exc, 503, exc.reason, busy_headers(self.guard))
         try:
-            count = await self._accept(headers, receive, request_id)
+            count = await self._accept(headers, receive, request_id, read)
+        except BodyTimeout as exc:
+            # The guard answered 408 already (and closes the connection).
+            self.metrics.rejections.labels(exc.reason).inc()
+            self.metrics.requests.labels("webhook", str(exc.status_code)).inc()
+            return None
         except IngressError as exc:
-            return await self._reject(send, exc, exc.status_code, exc.reason)
+            if read.expired:
+                return None
+            # A body not read to its end: close the connection rather than drain the rest.
+            close = [CLOSE] if read.guard.reading.get(read) is not None else []
+            if exc.retry_after is not None:
+                close = [(b"retry-after", str(int(exc.retry_after)).encode()), CLOSE]
+            return await self._reject(send, exc, exc.status_code, exc.reason, close)
         except BrokerUnavailable as exc:
-            retry = str(self.settings.retry_after_s).encode()
+            retry = [(b"retry-after", str(self.settings.retry_after_s).encode())]
             return await self._reject(send, exc, 503, "broker_unavailable", retry)
+        finally:
+            self.guard.end(read)
         self.metrics.ack_latency.observe(time.perf_counter() - started)
         self.metrics.webhook_ok.inc()
         await respond(send, 200, orjson.dumps({"accepted": count, "request_id": request_id}))
 
-    async def _accept(self, headers: dict[bytes, bytes], receive: Receive, request_id: str) -> int:
+    async def _accept(
+        self, headers: dict[bytes, bytes], receive: Receive, request_id: str, read: BodyRead
+    ) -> int:
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
             raise UnsupportedMediaType(
-                f"content type must be application/json, got {content_type!r}"
+                f"content type must be application/json, got {client_value(content_type, 100)}"
             )
-        body = await read_limited(headers, receive, self.settings.max_body_bytes)
+        body = await read_limited(headers, receive, self.settings.max_body_bytes, read)
         sha256, sha1 = headers.get(b"x-hub-signature-256"), headers.get(b"x-hub-signature")
         verify_signature(
             body,
@@ -93,7 +119,13 @@ class WebhookHandler:
             self.settings.app_secrets,
             self.settings.allow_sha1_signature,
         )
-        records = split(parse_body(body), int(time.time() * 1000), request_id)
+        records = split(
+            parse_body(body),
+            int(time.time() * 1000),
+            request_id,
+            depth_checked=shallow(body),
+            max_events=self.settings.max_events,
+        )
         await self.publisher.publish(
             self.topic, [(r.key, r.value) for r in records], self.settings.ack_deadline_s
         )
@@ -111,44 +143,55 @@ class WebhookHandler:
         counter.inc()
 
     async def _reject(
-        self, send: Send, exc: Exception, status: int, reason: str, retry_after: bytes | None = None
+        self,
+        send: Send,
+        exc: Exception,
+        status: int,
+        reason: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         self.metrics.rejections.labels(reason).inc()
         self.metrics.requests.labels("webhook", str(status)).inc()
-        event(
-            log, "webhook_rejected", logging.WARNING, status=status, reason=reason, detail=str(exc)
-        )
-        extra = [(b"retry-after", retry_after)] if retry_after else []
-        await respond(send, status, orjson.dumps({"error": reason, "detail": str(exc)}), extra)
+        detail = client_value(str(exc), 300)
+        event(log, "webhook_rejected", logging.WARNING, status=status, reason=reason, detail=detail)
+        await respond(send, status, orjson.dumps({"error": reason, "detail": str(exc)}), headers)
 
 
-async def respond(
-    send: Send, status: int, body: bytes, extra_headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *(extra_headers or []),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def request_id_from(header: bytes) -> str:
+    """A client's X-Request-Id as the request's id: kept when short and printable, else
+    truncated and escaped (it reaches every log line of the request and the envelopes)."""
+    text = header.decode("latin-1")
+    if len(text) <= REQUEST_ID_CHARS and text.isprintable():
+        return text
+    return client_value(text, REQUEST_ID_CHARS)
 
 
-async def read_limited(headers: dict[bytes, bytes], receive: Receive, limit: int) -> bytes:
+async def read_limited(
+    headers: dict[bytes, bytes], receive: Receive, limit: int, read: BodyRead | None = None
+) -> bytes:
+    """The whole body, at most `limit` bytes; counted by `read` (bytes in flight, timeout)."""
     declared = headers.get(b"content-length", b"")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"body of {declared.decode()} bytes exceeds the {limit}-byte limit")
+    if declared.isdigit() and (len(declared) > 12 or int(declared) > limit):
+        raise BodyTooLarge(
+            f"body of {client_value(declared, 20)} bytes exceeds the {limit}-byte limit"
+        )
     chunks, size, more = [], 0, True
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
+            if read is not None and read.expired:
+                raise BodyTimeout("the body did not arrive within the body-read timeout")
             raise IngressError("client disconnected before the body was complete")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(f"body exceeds the {limit}-byte limit")
+        if read is not None:
+            read.took(len(chunk))
         chunks.append(chunk)
         more = message.get("more_body", False)
+    if read is not None:
+        read.body_done()
     return b"".join(chunks)
 
 

@@ -2,6 +2,13 @@
 
 The raw event is kept exactly as Meta sent it (as JSON, not re-normalized), so that processors of
 a later version can re-read what earlier ones did not understand.
+
+Encoding is total: `encode_envelope` (and `InboundEnvelope.encode`) either return bytes that
+`decode_envelope` reads back, with `raw` equal to what was given, or raise an `EnvelopeRejected`
+naming why (`too_deeply_nested`, `unparseable_number`, `unencodable_event`). `raw` nests at most
+`MAX_RAW_DEPTH` levels, so every consumer can wrap it in ~120 levels of its own and still encode
+it with orjson (whose limit is 254). Any value `orjson.loads` returns, no deeper than that,
+encodes; JSON has no NaN/Infinity, so a non-finite Python float is written as null.
 """
 
 from __future__ import annotations
@@ -15,6 +22,23 @@ from schemas.errors import SchemaError
 
 ENVELOPE_SCHEMA_VERSION = 1
 SOURCES = ("messaging", "standby", "changes")
+# How deep the raw event may nest (an object or array is one level; the event itself is 1).
+# Meta's deepest payloads nest ~8 levels.
+MAX_RAW_DEPTH = 128
+
+
+class EnvelopeRejected(SchemaError):
+    """An event that no envelope can carry; `reason` is the machine-readable cause."""
+
+    reason = "unencodable_event"
+
+
+class TooDeeplyNested(EnvelopeRejected):
+    reason = "too_deeply_nested"
+
+
+class UnrepresentableNumber(EnvelopeRejected):
+    reason = "unparseable_number"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +65,13 @@ class InboundEnvelope:
         return {name: getattr(self, name) for name in _FIELD_NAMES}
 
     def encode(self) -> bytes:
-        return orjson.dumps(self.to_dict())
+        """The record value; raises EnvelopeRejected (a SchemaError) for what cannot be one."""
+        data = self.to_dict()
+        for name, expected in envelope_fields():
+            problem = _type_problem(name, data[name], expected)
+            if problem:
+                raise EnvelopeRejected(problem)
+        return encode_envelope(data)
 
 
 FIELD_DOCS = {
@@ -72,11 +102,57 @@ def envelope_fields() -> list[tuple[str, type]]:
     return [(f.name, _TYPES[f.name]) for f in fields(InboundEnvelope)]
 
 
-def _check(name: str, value: Any, expected: type) -> None:
+def _type_problem(name: str, value: Any, expected: type) -> str | None:
     base = dict if expected not in JSON_TYPES else expected
     ok = isinstance(value, base) and not (base is int and isinstance(value, bool))
-    if not ok:
-        raise SchemaError(f"envelope field {name!r} must be {JSON_TYPES.get(base, 'object')}")
+    return None if ok else f"envelope field {name!r} must be {JSON_TYPES.get(base, 'object')}"
+
+
+def _check(name: str, value: Any, expected: type) -> None:
+    problem = _type_problem(name, value, expected)
+    if problem:
+        raise SchemaError(problem)
+
+
+def raw_depth_exceeds(value: Any, limit: int = MAX_RAW_DEPTH) -> bool:
+    """Whether `value` nests deeper than `limit` levels (iterative: any depth, no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def check_raw_depth(raw: Any) -> None:
+    if raw_depth_exceeds(raw):
+        raise TooDeeplyNested(f"the event nests deeper than {MAX_RAW_DEPTH} levels")
+
+
+def encode_envelope(fields: dict[str, Any], *, depth_checked: bool = False) -> bytes:
+    """The JSON of an envelope given as a dict of its fields (the hot path builds the dict
+    itself). `depth_checked=True`: the caller already knows `raw` is within MAX_RAW_DEPTH."""
+    if not depth_checked:
+        check_raw_depth(fields.get("raw"))
+    try:
+        return orjson.dumps(fields)
+    except orjson.JSONEncodeError as exc:
+        raise _rejection(str(exc)) from None
+
+
+def _rejection(problem: str) -> EnvelopeRejected:
+    if "Recursion limit" in problem:
+        return TooDeeplyNested(f"the event nests too deeply to encode ({problem})")
+    if "Integer exceeds" in problem:
+        return UnrepresentableNumber(f"the event holds an integer beyond 64 bits ({problem})")
+    return EnvelopeRejected(f"the event cannot be encoded as JSON ({problem[:200]})")
 
 
 def envelope_from_dict(data: Any) -> InboundEnvelope:

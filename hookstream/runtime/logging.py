@@ -3,7 +3,9 @@
     log = get_logger("ingress")
     log.info("webhook_rejected", extra={"fields": {"reason": "bad_signature"}})
 
-Use `event(log, "name", key=value)` for the common case.
+Use `event(log, "name", key=value)` for the common case. A value a client chose (a query
+parameter, a header, an id from a body) goes through `client_value()` first: truncated and
+escaped, so it can neither flood a log nor forge a line of it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,44 @@ import orjson
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "hookstream_request_id", default=None
 )
+
+# A client-chosen value is cut to this many characters before it reaches a log.
+CLIENT_VALUE_CHARS = 200
+
+
+def client_value(value: object, limit: int = CLIENT_VALUE_CHARS) -> str:
+    """A client-controlled value made safe for a log line: text (bytes decoded as latin-1, other
+    values by repr, which never raises for str/bytes/int/None/...), cut to `limit` characters
+    with the number of characters left off, and escaped: every control, format or other
+    non-printable character (newlines, ANSI escapes, bidi overrides, NUL) and the backslash is
+    written as a Python escape, so one value is always one unbroken, readable field."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        text = bytes(value[: limit * 4]).decode("latin-1")
+        total = len(value)
+    elif isinstance(value, str):
+        text, total = value, len(value)
+    else:
+        try:
+            text = repr(value)
+        except Exception:  # noqa: BLE001 - a log helper never raises
+            text = f"<{type(value).__name__}>"
+        total = len(text)
+    text = text[:limit]
+    if not (text.isprintable() and "\\" not in text):
+        text = "".join(c if c.isprintable() and c != "\\" else _escape(c) for c in text)
+    if total > limit:
+        text += f"...(+{total - limit} chars)"
+    return text
+
+
+def _escape(char: str) -> str:
+    if char == "\\":
+        return "\\\\"
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"fields", "message"}
 

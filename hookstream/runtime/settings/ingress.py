@@ -21,6 +21,20 @@ class IngressSettings:
     # librdkafka's linger: how long the producer gathers concurrent requests' records into one
     # produce request. Measured best for throughput and latency on the embedded broker.
     linger_ms: float = 0.5
+    # The largest record (key + value + ~256 bytes of framing) the ingress produces; also
+    # librdkafka's message.max.bytes. Lowered to the topic's max.message.bytes if the broker
+    # reports a smaller one. An event beyond it is answered 413 event_too_large.
+    max_record_bytes: int = 1_000_000
+    # More events than this in one body: 413 too_many_events (Meta batches up to 1,000).
+    max_events: int = 10_000
+    # Slow clients: a body must arrive within body_timeout_s of its headers (else 408 and the
+    # connection is closed); body bytes held across connections beyond small_body_bytes per
+    # request are capped at max_inflight_bytes, and requests in progress at max_requests
+    # (else 503 server_busy with Retry-After).
+    body_timeout_s: float = 5.0
+    max_inflight_bytes: int = 16 * 1024 * 1024
+    small_body_bytes: int = 64 * 1024
+    max_requests: int = 1024
 
     @classmethod
     def from_env(cls, env: Env) -> IngressSettings:
@@ -36,7 +50,37 @@ class IngressSettings:
                 "HOOKSTREAM_READINESS_INTERVAL_S", cls.readiness_interval_s
             ),
             linger_ms=env.number("HOOKSTREAM_INGRESS_LINGER_MS", cls.linger_ms),
+            max_record_bytes=env.integer(
+                "HOOKSTREAM_INGRESS_MAX_RECORD_BYTES", cls.max_record_bytes
+            ),
+            max_events=env.integer("HOOKSTREAM_INGRESS_MAX_EVENTS", cls.max_events),
+            body_timeout_s=env.number("HOOKSTREAM_INGRESS_BODY_TIMEOUT_S", cls.body_timeout_s),
+            max_inflight_bytes=env.integer(
+                "HOOKSTREAM_INGRESS_MAX_INFLIGHT_BYTES", cls.max_inflight_bytes
+            ),
+            small_body_bytes=env.integer(
+                "HOOKSTREAM_INGRESS_SMALL_BODY_BYTES", cls.small_body_bytes
+            ),
+            max_requests=env.integer("HOOKSTREAM_INGRESS_MAX_REQUESTS", cls.max_requests),
         )
+
+    def __post_init__(self) -> None:
+        positive = {
+            "HOOKSTREAM_INGRESS_BODY_TIMEOUT_S": self.body_timeout_s,
+            "HOOKSTREAM_INGRESS_MAX_EVENTS": self.max_events,
+            "HOOKSTREAM_INGRESS_MAX_REQUESTS": self.max_requests,
+            "HOOKSTREAM_INGRESS_MAX_INFLIGHT_BYTES": self.max_inflight_bytes,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive, got {value}")
+        if self.small_body_bytes < 0:
+            raise ConfigError("HOOKSTREAM_INGRESS_SMALL_BODY_BYTES must not be negative")
+        if not 4096 <= self.max_record_bytes <= 1_000_000_000:
+            raise ConfigError(
+                "HOOKSTREAM_INGRESS_MAX_RECORD_BYTES must be between 4096 and 1000000000, "
+                f"got {self.max_record_bytes}"
+            )
 
     def require(self) -> None:
         """Fail at start, naming the first required setting that is missing."""
