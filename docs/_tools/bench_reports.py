@@ -70,6 +70,56 @@ def rows(data: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
     yield key, _scalar(data)
 
 
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, Mapping | list)
+
+
+def _matrix(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Cases as rows, their figures as columns (the shape most benchmarks write)."""
+    columns: list[str] = []
+    for figures in records.values():
+        columns += [k for k in figures if k not in columns]
+    lines = [
+        "| case | " + " | ".join(f"`{c}`" for c in columns) + " |",
+        "| --- | " + " | ".join("---:" for _ in columns) + " |",
+    ]
+    for case, figures in records.items():
+        cells = [_scalar(figures[c]) if c in figures else "" for c in columns]
+        lines.append(f"| `{case}` | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _table(pairs: list[tuple[str, str]]) -> list[str]:
+    return ["| figure | value |", "| --- | ---: |"] + [f"| `{k}` | {v} |" for k, v in pairs]
+
+
+def _block(data: Mapping[str, Any], level: int) -> list[str]:
+    """Scalars as a figure/value table, a group of similar records as a matrix, the rest as
+    sections of their own (then flattened, below the third heading level)."""
+    scalars = [(k, _scalar(v)) for k, v in data.items() if _is_scalar(v)]
+    records = {
+        k: v
+        for k, v in data.items()
+        if isinstance(v, Mapping) and v and all(_is_scalar(x) for x in v.values())
+    }
+    if len(records) < 2:
+        records = {}
+    rest = {k: v for k, v in data.items() if not _is_scalar(v) and k not in records}
+    lines: list[str] = []
+    if scalars:
+        lines += [*_table(scalars), ""]
+    if records:
+        lines += [*_matrix(records), ""]
+    for key, value in rest.items():
+        lines += ["#" * level + f" {key}", ""]
+        if isinstance(value, Mapping) and level < 3:
+            lines += _block(value, level + 1)
+        else:
+            pairs = [(k, v) for k, v in rows(value) if k] or [(key, next(iter(rows(value)))[1])]
+            lines += [*_table(pairs), ""]
+    return lines
+
+
 def render(name: str, data: Mapping[str, Any], date: str, source: str) -> str:
     command = COMMANDS.get(name, f"python -m bench.{name}")
     lines = [
@@ -80,11 +130,9 @@ def render(name: str, data: Mapping[str, Any], date: str, source: str) -> str:
         f"`{command}` on the machine of the day; figures as the benchmark wrote them. See the",
         "[benchmarks overview](../index.md) for what each one measures and the targets.",
         "",
-        "| figure | value |",
-        "| --- | ---: |",
+        *_block(data, 2),
     ]
-    lines += [f"| `{key}` | {value} |" for key, value in rows(data) if key]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def generate(results: Path = RESULTS, out: Path = REPORTS) -> list[Path]:

@@ -113,17 +113,28 @@ def test_bench_reports_render_whatever_the_json_holds(tmp_path: Path) -> None:
             }
         )
     )
-    (results / "sink.json").write_text(json.dumps({"side_by_side": {"ratio": 0.87}}))
+    (results / "sink.json").write_text(
+        json.dumps({"bare": {"rows_per_s": 72986}, "sink": {"rows_per_s": 63701, "ratio": 0.87}})
+    )
     written = bench_reports.generate(results, tmp_path / "reports")
     names = sorted(p.name for p in written)
     assert names[0] == "2026-12-01-e2e.md" and names[1].endswith("-sink.md")
     report = (tmp_path / "reports" / "2026-12-01-e2e.md").read_text()
     assert report.startswith("# 2026-12-01: e2e benchmark\n")
-    assert "| `config.rate` | 250 |" in report
-    assert "| `config.soak` | false |" in report
-    assert "| `pipeline.reply_latency_ms.p95` | 134.25 |" in report
-    assert "| `timeline.broker` | (40 values, in the JSON) |" in report
+    assert "| `when` | 2026-12-01T17:00:00+00:00 |" in report
+    assert (
+        "## config\n\n| figure | value |\n| --- | ---: |\n| `rate` | 250 |\n| `soak` | false |"
+        in report
+    )
+    assert (
+        "### reply_latency_ms\n\n| figure | value |\n| --- | ---: |\n| `p95` | 134.25 |" in report
+    )
+    assert "| `broker` | (40 values, in the JSON) |" in report
     assert "make bench-e2e" in report
+    sink = next(p for p in written if p.name.endswith("-sink.md")).read_text()
+    assert "| case | `rows_per_s` | `ratio` |" in sink
+    assert "| `bare` | 72,986 |  |" in sink
+    assert "| `sink` | 63,701 | 0.87 |" in sink
 
 
 def test_readme_is_short_and_its_links_resolve() -> None:
