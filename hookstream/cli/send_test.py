@@ -30,11 +30,12 @@ from hookstream.embedded.stack import DEV_DEFAULTS
 from hookstream.embedded.stack_file import StackFile
 from hookstream.runtime.errors import ConfigError
 from hookstream.runtime.pages import load_pages
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
 from ingress.signature import sign
 
-DEFAULT_INGRESS = "http://127.0.0.1:8000/webhook"
-DEFAULT_SANDBOX = "http://127.0.0.1:8081"
+DEFAULT_INGRESS = f"http://127.0.0.1:{port_of('ingress')}/webhook"
+DEFAULT_SANDBOX = f"http://127.0.0.1:{port_of('sandbox')}"
 META_GRAPH = "graph.facebook.com"
 DEFAULT_TEXT = "Hello from hookstream send-test: what is the price?"
 
