@@ -14,12 +14,10 @@ from dataclasses import dataclass
 
 from processors.errors import ProcessorError
 from schemas.analytics import DeadLettered, encode_fact
-from schemas.dlq import DeadLetter, dead_letter_for
+from schemas.dlq import MAX_DEAD_LETTER_BYTES, fitted_dead_letter
 
 SERVICE = "processors"
-# Kafka's default message.max.bytes is 1,048,588 and aiokafka's max_request_size 1,048,576; a
-# record's own framing is well under the rest.
-MAX_RECORD_BYTES = 1_000_000
+MAX_RECORD_BYTES = MAX_DEAD_LETTER_BYTES  # what the broker takes, framing and key included
 MAX_KEY_BYTES = 4096  # a dead letter names its source's key; a longer one is cut
 
 
@@ -52,10 +50,10 @@ def describe(error: BaseException, limit: int = 1000) -> str:
     )
 
 
-def letter_for(
-    record: InRecord, reason: str, error: str, now_ms: int, max_original: int | None = None
-) -> DeadLetter:
-    return dead_letter_for(
+def dead_letters(record: InRecord, reason: str, error: str, now_ms: int) -> list[OutRecord]:
+    """The dead letter of `record` (original kept; cut, and flagged so, only if it would not fit
+    on the dlq topic) and its DeadLettered fact for the dashboards."""
+    letter, encoded = fitted_dead_letter(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
@@ -65,18 +63,7 @@ def letter_for(
         error=error[:1000],
         service=SERVICE,
         failed_at_ms=now_ms,
-        max_original_bytes=max_original,
     )
-
-
-def dead_letters(record: InRecord, reason: str, error: str, now_ms: int) -> list[OutRecord]:
-    """The dead letter of `record` (original kept; cut, and flagged so, only if it would not fit
-    on the dlq topic) and its DeadLettered fact for the dashboards."""
-    letter = letter_for(record, reason, error, now_ms)
-    encoded = letter.encode()
-    if len(encoded) > MAX_RECORD_BYTES:
-        letter = letter_for(record, reason, error, now_ms, MAX_RECORD_BYTES // 2)
-        encoded = letter.encode()
     fact = DeadLettered(
         fact_id=f"dlq:{letter.dead_letter_id}",
         dead_letter_id=letter.dead_letter_id,

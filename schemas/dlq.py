@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.records import build, encode_record, load_json_object
 
 DLQ_SCHEMA_VERSION = 1
+# Kafka's default message.max.bytes is 1,048,588 (aiokafka's max_request_size 1,048,576); a dead
+# letter stays under this, framing and key included.
+MAX_DEAD_LETTER_BYTES = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,19 @@ def dead_letter_for(
         dead_letter_id=letter_id,
         original_truncated=truncated,
     )
+
+
+def fitted_dead_letter(
+    limit: int = MAX_DEAD_LETTER_BYTES, **fields: Any
+) -> tuple[DeadLetter, bytes]:
+    """`dead_letter_for(**fields)` and its encoding, with the original cut (base64, flagged
+    `original_truncated`) only when the whole of it would make the record too large."""
+    letter = dead_letter_for(**fields)
+    encoded = letter.encode()
+    if len(encoded) > limit:
+        letter = dead_letter_for(**fields, max_original_bytes=limit // 2)
+        encoded = letter.encode()
+    return letter, encoded
 
 
 def decode_dead_letter(payload: bytes | None) -> DeadLetter:

@@ -84,8 +84,8 @@ def is_user_id(value: object, page_id: str = "") -> bool:
         and 0 < len(value) <= MAX_USER_ID_CHARS
         and value != NO_USER
         and value != page_id
-        and value.isprintable()
-        and not any(c.isspace() for c in value)
+        and value.isprintable()  # false for every space but U+0020 (Unicode's Zs, Zl, Zp, Cc)
+        and " " not in value
     )
 
 

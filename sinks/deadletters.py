@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from schemas.analytics import DeadLettered, encode_fact
-from schemas.dlq import DeadLetter, dead_letter_for
+from schemas.dlq import DeadLetter, fitted_dead_letter
 from sinks.batch import ConsumedRecord, Malformed
 from sinks.writer import Rejected
 
@@ -16,8 +16,9 @@ KeyValue = tuple[bytes | None, bytes]
 
 def letter(
     source: ConsumedRecord, reason: str, error: str, now_ms: int, page_id: str = ""
-) -> DeadLetter:
-    return dead_letter_for(
+) -> tuple[DeadLetter, bytes]:
+    """The dead letter and its encoding, small enough for the dlq topic whatever the source."""
+    return fitted_dead_letter(
         topic=source.topic,
         partition=source.partition,
         offset=source.offset,
@@ -53,9 +54,9 @@ def dead_letters_for(
         (letter(r.source, "clickhouse_rejected", r.error, now_ms, r.page_id), r) for r in rejected
     ]
     letters += [dead for dead, _ in refused]
-    facts = [fact_for(d) for d in letters[: len(malformed)]]
-    facts += [fact_for(dead) for dead, r in refused if r.table != "dead_letters"]
+    facts = [fact_for(d) for d, _ in letters[: len(malformed)]]
+    facts += [fact_for(dead) for (dead, _), r in refused if r.table != "dead_letters"]
     return (
-        [(d.key.encode() if d.key is not None else None, d.encode()) for d in letters],
+        [(d.key.encode() if d.key is not None else None, value) for d, value in letters],
         [(f.conversation_id.encode() or None, encode_fact(f)) for f in facts],
     )

@@ -120,7 +120,11 @@ def add_records(batch: Batch, records: Sequence[ConsumedRecord], now: float) -> 
         try:
             table, values = decode_row(record.value)
         except SchemaError as exc:
-            batch.malformed.append(Malformed(record, "invalid_analytics_fact", str(exc)))
+            batch.malformed.append(Malformed(record, "invalid_analytics_fact", str(exc)[:1000]))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a bug on one record never stops the sink
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+            batch.malformed.append(Malformed(record, "decode_failed", error))
             continue
         put(table, values, record)
 

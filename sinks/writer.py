@@ -19,6 +19,7 @@ from operator import itemgetter
 from clickhouse_connect.driver.client import Client
 
 from schemas.clickhouse import TABLE_COLUMNS
+from schemas.timestamps import MAX_EPOCH_MS
 from sinks.batch import Batch, ConsumedRecord, TableRows, dedup_token
 from sinks.errors import WriteFailed
 from sinks.retry import is_invalid_data, short_error
@@ -96,7 +97,9 @@ class ClickHouseWriter:
     def existing_ids(self, table: str, rows: Sequence[Values]) -> set[str]:
         if not rows:
             return set()
-        since = min(map(_TS, rows)) - self.lookback_ms
+        # Clamped: a row's ts can be anything its fact said (refused later, at the insert), and
+        # an out-of-range literal here would fail the check of the whole batch again and again.
+        since = min(max(min(map(_TS, rows)) - self.lookback_ms, 0), MAX_EPOCH_MS)
         sql = (
             f"SELECT fact_id FROM {self.database}.{table} "  # noqa: S608 - names fixed, values quoted
             f"WHERE page_id IN ({_strings(sorted(set(map(_PAGE[table], rows))))}) "
