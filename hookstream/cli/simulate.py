@@ -23,11 +23,12 @@ from hookstream.cli._common import stack_of
 from hookstream.embedded.stack import DEV_DEFAULTS
 from hookstream.runtime.errors import ConfigError
 from hookstream.runtime.pages import PagesConfig, load_pages
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
 from hookstream.simulate.runner import run_load
 from hookstream.simulate.traffic import TrafficModel
 
-DEFAULT_URL = "http://127.0.0.1:8000/webhook"
+DEFAULT_URL = f"http://127.0.0.1:{port_of('ingress')}/webhook"
 # About 100 events/s (a body carries ~4 events): well within what the embedded stack answers on
 # two cores (see the benchmarks); raise --rate to find the machine's limit.
 DEFAULT_RATE = 25.0

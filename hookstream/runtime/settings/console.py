@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings.env import Env
 
 
 @dataclass(frozen=True)
 class ConsoleSettings:
-    sender_url: str = "http://127.0.0.1:9101"  # the sender's /metrics: which pages it holds
+    sender_url: str = f"http://127.0.0.1:{port_of('sender')}"  # its /metrics: pages it holds
     window_minutes: int = 10  # the overview's rates are over this many recent minutes
     refresh_s: int = 10  # pages that show live figures reload themselves this often
     lookback_days: int = 7  # how far back search looks

@@ -465,7 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         outdated = stale()
         for path in outdated:
-            print(f"stale: {_shown(path)} (run python -m {__name__})", file=sys.stderr)
+            print(
+                f"stale: {_shown(path)} (run python -m hookstream.runtime.settings.reference)",
+                file=sys.stderr,
+            )
         return 1 if outdated else 0
     for path, render in PAGES.items():
         path.parent.mkdir(parents=True, exist_ok=True)

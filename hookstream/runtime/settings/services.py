@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings.env import Env
 from hookstream.runtime.settings.graph_versions import CURRENT_VERSION
 from hookstream.runtime.settings.kafka import KafkaSettings
@@ -132,7 +133,7 @@ class SinkSettings:
     batch_age_s: float = 1.0
     ttl_days: int = 365
     dedup_lookback_s: float = 7 * 24 * 3600.0
-    query_url: str = "http://127.0.0.1:9102"
+    query_url: str = f"http://127.0.0.1:{port_of('sink')}"
     consumer_group: str = ""  # empty: "<topic prefix>sink"
 
     def group(self, kafka: KafkaSettings) -> str:
@@ -157,7 +158,7 @@ class OpsSettings:
     lag_topics: tuple[str, ...] = ()  # names after the prefix; empty: the pipeline's topics
     lag_interval_s: float = 10.0
     status_window_s: float = 300.0
-    sender_url: str = "http://127.0.0.1:9101"  # `hookstream pages status` reads its /metrics
+    sender_url: str = f"http://127.0.0.1:{port_of('sender')}"  # `pages status` reads its /metrics
 
     @classmethod
     def from_env(cls, env: Env) -> OpsSettings:
