@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from hookstream.embedded import kafka_maven, processes
 from hookstream.embedded.kafka_config import (
@@ -81,6 +81,7 @@ class ApacheKafka:
     overrides: Mapping[str, str] = field(default_factory=dict)
     cluster_id: str | None = None
     idempotence: bool = True  # real Kafka answers InitProducerId
+    kind: ClassVar[str] = "kafka"
     _nodes: dict[int, KafkaNode] = field(default_factory=dict, repr=False)
     _classpath: str = field(default="", repr=False)
 
@@ -267,7 +268,7 @@ class ApacheKafka:
             argv = self._java_argv(java, "kafka.tools.StorageTool")
             argv += ["format", f"--cluster-id={cluster_id}", "--config", str(config)]
             with node.log_path.open("ab") as sink:
-                running.append((node, processes.spawn(argv, stdout=sink, stderr=sink)))
+                running.append((node, processes.spawn(argv, stdout=sink, stderr=sink, group=True)))
         for node, process in running:
             if process.wait(120) != 0:
                 raise KafkaStartError(
@@ -283,7 +284,7 @@ class ApacheKafka:
         config = self._write_config(node)
         argv = [*self._java_argv(java, "kafka.Kafka"), str(config)]
         with node.log_path.open("ab") as sink:  # the child keeps its own descriptor
-            node.process = processes.spawn(argv, stdout=sink, stderr=sink)
+            node.process = processes.spawn(argv, stdout=sink, stderr=sink, group=True)
 
     def _wait_registered(self, node_ids: set[int], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -27,8 +27,10 @@ def spawn(
     env: Mapping[str, str] | None = None,
     stdout: IO[bytes] | int | None = None,
     stderr: IO[bytes] | int | None = None,
+    group: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start a child that gets SIGTERM if this process dies, even by SIGKILL (Linux)."""
+    """Start a child that gets SIGTERM if this process dies, even by SIGKILL (Linux). With
+    `group`, in a process group of its own: a terminal's Ctrl-C reaches only its parent."""
     preexec = _die_with_parent if sys.platform.startswith("linux") else None
     return subprocess.Popen(  # noqa: S603 - argv is built by us, never from input
         list(argv),
@@ -36,6 +38,7 @@ def spawn(
         stdout=stdout,
         stderr=stderr,
         preexec_fn=preexec,
+        process_group=0 if group else None,
     )
 
 

@@ -1,24 +1,32 @@
 """`hookstream up`: the whole pipeline on one machine, no container engine.
 
-Starts the embedded broker, creates the topics, then each service as a child process of this one
-(`python -m hookstream <service>`), all pointed at the broker. Ctrl-C, SIGTERM, a failing child or
-a failing start stop everything; children die with this process even if it is killed.
+Checks every port first, starts the broker (the embedded Tansu broker, or with `--broker kafka` a
+durable local Apache Kafka whose log lives in `<state_dir>/kafka/`), creates the topics, then each
+service as a child process of this one (`python -m hookstream <service>`), all pointed at the
+broker, their output in `<state_dir>/logs/<service>.log`. Once they listen, `<state_dir>/stack.json`
+describes the stack for the CLI tools run beside it. Ctrl-C, SIGTERM, a failing child or a failing
+start stop everything: services first, then the broker, then one final line. Children are in
+their own process group (a terminal's Ctrl-C reaches only this process, which stops them in
+order) and die with this process even if it is killed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hookstream.embedded import processes
+from hookstream.embedded import processes, stack_file
+from hookstream.embedded.apache_kafka import ApacheKafka
 from hookstream.embedded.tansu import EmbeddedBroker
+from hookstream.runtime.errors import HookstreamError
 from hookstream.runtime.kafka import ensure_topics
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.services_table import port_of
@@ -66,6 +74,10 @@ SERVICES: tuple[ServiceSpec, ...] = (
 )
 
 
+class StackError(HookstreamError):
+    """`hookstream up` cannot start or keep running; one line for the user."""
+
+
 @dataclass
 class Stack:
     settings_env: Mapping[str, str]
@@ -73,40 +85,86 @@ class Stack:
     partitions: int = 8
     state_dir: Path = Path(".hookstream")
     services: tuple[ServiceSpec, ...] = SERVICES
-    broker: EmbeddedBroker = field(default_factory=EmbeddedBroker)
+    broker: EmbeddedBroker | ApacheKafka = field(default_factory=EmbeddedBroker)
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    log_to_files: bool = True  # the services' output in <state_dir>/logs/, not the terminal
+
+    def port(self, service: str) -> int:
+        for spec in self.services:
+            if spec.name == service:
+                return spec.port
+        return port_of(service)
+
+    @property
+    def broker_log(self) -> Path:
+        if isinstance(self.broker, ApacheKafka):
+            return self.broker.log_paths[0]
+        return self.state_dir / "broker.log"
 
     def child_env(self) -> dict[str, str]:
         env = {**DEV_DEFAULTS, **self.settings_env}
         env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.bootstrap_servers
-        env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"
+        env["KAFKA_ENABLE_IDEMPOTENCE"] = "true" if self.broker.idempotence else "false"
         env["HOOKSTREAM_PARTITIONS"] = str(self.partitions)
-        env.setdefault("GRAPH_API_BASE_URL", f"http://{self.host}:{port_of('sandbox')}")
+        base = f"http://{self.host}"
+        env.setdefault("GRAPH_API_BASE_URL", f"{base}:{self.port('sandbox')}")
+        env.setdefault("HOOKSTREAM_SINK_URL", f"{base}:{self.port('sink')}")
+        env.setdefault("HOOKSTREAM_SENDER_URL", f"{base}:{self.port('sender')}")
+        env.setdefault("HOOKSTREAM_CONSOLE_SENDER_URL", f"{base}:{self.port('sender')}")
         env.setdefault("HOOKSTREAM_STATE_DIR", str(self.state_dir))
+        # the analytics engine's data beside the broker's: kept or fresh together
+        env.setdefault("CLICKHOUSE_URL", f"chdb://{self.state_dir.resolve() / 'analytics'}")
         return env
 
+    def check_ports(self) -> None:
+        """Every service port free before anything starts (else one line, nothing started)."""
+        taken = [
+            f"{s.port} ({s.name})" for s in self.services if processes.port_open(self.host, s.port)
+        ]
+        if taken:
+            raise StackError(
+                f"port{'s' if len(taken) > 1 else ''} {', '.join(taken)} already in use on "
+                f"{self.host}: stop what listens there, or move every port with --port-offset N"
+            )
+
     def start(self) -> None:
+        self.check_ports()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.broker.log_path = self.state_dir / "broker.log"
+        if isinstance(self.broker, EmbeddedBroker):
+            self.broker.log_path = self.state_dir / "broker.log"
         self.broker.start()
         env = self.child_env()
         settings = Settings.from_env(env)
         asyncio.run(ensure_topics(settings.kafka))
+        logs = self.state_dir / "logs"
+        logs.mkdir(exist_ok=True)
         for spec in self.services:
-            argv = [
-                sys.executable,
-                "-m",
-                "hookstream",
-                spec.name,
-                "--host",
-                self.host,
-                "--port",
-                str(spec.port),
-            ]
-            self.children[spec.name] = processes.spawn(argv, env=env)
-        self._wait_healthy()
+            argv = [sys.executable, "-m", "hookstream", spec.name]
+            argv += ["--host", self.host, "--port", str(spec.port)]
+            if self.log_to_files:
+                with (logs / f"{spec.name}.log").open("ab") as sink:
+                    child = processes.spawn(argv, env=env, stdout=sink, stderr=sink, group=True)
+            else:
+                child = processes.spawn(argv, env=env, group=True)
+            self.children[spec.name] = child
+        self._wait_listening()
+        self._write_stack_file(settings)
 
-    def _wait_healthy(self, timeout_s: float = 60.0) -> None:
+    def _write_stack_file(self, settings: Settings) -> None:
+        stack_file.write(
+            self.state_dir,
+            bootstrap_servers=self.broker.bootstrap_servers,
+            broker="kafka" if isinstance(self.broker, ApacheKafka) else "embedded",
+            idempotence=self.broker.idempotence,
+            clickhouse_url=settings.sink.clickhouse_url,
+            topic_prefix=settings.kafka.topic_prefix,
+            pages_file=settings.pages_file,
+            ports={spec.name: spec.port for spec in self.services},
+            host=self.host,
+            partitions=self.partitions,
+        )
+
+    def _wait_listening(self, timeout_s: float = 120.0) -> None:
         deadline = time.monotonic() + timeout_s
         pending = {spec.name: spec.port for spec in self.services}
         while pending:
@@ -115,23 +173,41 @@ class Stack:
                 if processes.port_open(self.host, port):
                     del pending[name]
             if time.monotonic() > deadline:
-                raise RuntimeError(f"services did not start listening: {', '.join(pending)}")
+                raise StackError(
+                    f"services did not start listening in {timeout_s:.0f}s: {', '.join(pending)}"
+                    f" (see {self.state_dir / 'logs'}/)"
+                )
             time.sleep(0.1)
 
     def check_children(self) -> None:
         for name, child in self.children.items():
             if child.poll() is not None:
-                raise RuntimeError(f"service {name} exited with code {child.returncode}")
+                where = f"; see {self.state_dir / 'logs' / name}.log" if self.log_to_files else ""
+                raise StackError(f"service {name} exited with code {child.returncode}{where}")
 
-    def stop(self) -> None:
-        for child in reversed(list(self.children.values())):
-            processes.stop(child)
+    def stop(self, grace_s: float = 10.0) -> None:
+        """Services first (all at once, SIGTERM then SIGKILL), then the broker."""
+        stack_file.remove(self.state_dir, pid=os.getpid())
+        alive = [child for child in self.children.values() if child.poll() is None]
+        for child in alive:
+            child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for child in alive:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
         self.children.clear()
         self.broker.stop()
 
     def banner(self) -> str:
+        if isinstance(self.broker, ApacheKafka):
+            what = f"Apache Kafka, log in {self.broker.root}/"
+        else:
+            what = "embedded broker, in memory"
         lines = [
-            f"hookstream is up (broker {self.broker.bootstrap_servers}, "
+            f"hookstream is up (broker {self.broker.bootstrap_servers}: {what}; "
             f"{self.partitions} partitions, state in {self.state_dir}/)"
         ]
         for spec in self.services:
@@ -141,15 +217,14 @@ class Stack:
             "  dev secrets: app secret 'dev-app-secret', verify token 'dev-verify-token',"
             " API key 'dev-api-key' (override with HOOKSTREAM_* variables)"
         )
-        lines.append(
-            f"  try: hookstream simulate --url http://{self.host}:{port_of('ingress')}/webhook "
-            "--rate 200 --duration 10"
-        )
-        if self.broker.port != DEFAULT_KAFKA_PORT:
+        if self.log_to_files:
             lines.append(
-                f"  port {DEFAULT_KAFKA_PORT} was taken: for the CLI tools, export "
-                f"KAFKA_BOOTSTRAP_SERVERS={self.broker.bootstrap_servers}"
+                f"  logs: {self.state_dir / 'logs'}/<service>.log, broker {self.broker_log}"
             )
+        lines.append(
+            f"  try: .venv/bin/hookstream simulate --url "
+            f"http://{self.host}:{self.port('ingress')}/webhook --rate 50 --duration 10"
+        )
         lines.append("Ctrl-C stops everything.")
         return "\n".join(lines)
 
@@ -158,9 +233,12 @@ def run_stack(stack: Stack) -> int:
     def _terminate(*_: object) -> None:
         raise KeyboardInterrupt
 
+    # This process's own info lines (topics created...) would only interleave with the banner.
+    logging.getLogger("hookstream").setLevel(logging.WARNING)
     # Explicit for SIGINT too: a stack started in the background inherits SIGINT ignored.
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
+    code = 0
     try:
         stack.start()
         print(stack.banner(), flush=True)
@@ -168,27 +246,51 @@ def run_stack(stack: Stack) -> int:
             stack.check_children()
             time.sleep(0.5)
     except KeyboardInterrupt:
-        print("stopping...", flush=True)
-        return 0
-    except (RuntimeError, OSError) as exc:
+        print("stopping: services, then the broker...", flush=True)
+    except (HookstreamError, OSError) as exc:
         event(log, "stack_failed", error=str(exc))
-        print(f"hookstream up failed: {exc}", file=sys.stderr)
-        return 1
+        print(f"hookstream up failed: {exc}", file=sys.stderr, flush=True)
+        code = 1
     finally:
+        # a second Ctrl-C while stopping must not leave a half-stopped stack behind
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
+    kept = (
+        f"its log is kept in {stack.broker.root}/"
+        if isinstance(stack.broker, ApacheKafka)
+        else "the embedded broker's topics are gone"
+    )
+    print(f"hookstream stopped ({kept}).", flush=True)
+    return code
 
 
-def stack_from_environment(settings: Settings, partitions: int, host: str) -> Stack:
+def stack_from_environment(
+    settings: Settings,
+    partitions: int,
+    host: str,
+    broker: str = "embedded",
+    port_offset: int = 0,
+) -> Stack:
+    """`hookstream up`'s stack: every port moved by `port_offset`; `broker` embedded or kafka."""
+    services = tuple(replace(spec, port=spec.port + port_offset) for spec in SERVICES)
+    kafka_port = preferred_port(host, DEFAULT_KAFKA_PORT + port_offset)
+    chosen: EmbeddedBroker | ApacheKafka
+    if broker == "kafka":
+        chosen = ApacheKafka(settings.state_dir / "kafka", host=host, ports=(kafka_port,))
+    else:
+        chosen = EmbeddedBroker(host=host, port=kafka_port)
     return Stack(
         settings_env=dict(os.environ),
         partitions=partitions,
         host=host,
         state_dir=settings.state_dir,
-        broker=EmbeddedBroker(port=preferred_port(host)),
+        services=services,
+        broker=chosen,
     )
 
 
-def preferred_port(host: str) -> int:
-    """Kafka's usual port when it is free, so that `hookstream lag`, `replay`, `dlq` and the
-    rest find the embedded broker with their defaults; else any free port (see the banner)."""
-    return DEFAULT_KAFKA_PORT if not processes.port_open(host, DEFAULT_KAFKA_PORT) else 0
+def preferred_port(host: str, port: int = DEFAULT_KAFKA_PORT) -> int:
+    """Kafka's usual port (moved by --port-offset) when it is free; else any free port. The CLI
+    tools find the broker either way, through `<state_dir>/stack.json`."""
+    return port if not processes.port_open(host, port) else 0

@@ -10,6 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from hookstream.embedded import processes
 from hookstream.runtime.errors import ConfigError, HookstreamError
@@ -31,6 +32,8 @@ class EmbeddedBroker:
     port: int = 0
     log_path: Path | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    idempotence: ClassVar[bool] = False  # Tansu answers InitProducerId with UnknownError
+    kind: ClassVar[str] = "embedded"
 
     @property
     def bootstrap_servers(self) -> str:
@@ -58,11 +61,11 @@ class EmbeddedBroker:
         ]
         if self.log_path is None:
             self._process = processes.spawn(
-                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, group=True
             )
         else:
             with self.log_path.open("ab") as sink:  # the child keeps its own descriptor
-                self._process = processes.spawn(argv, stdout=sink, stderr=sink)
+                self._process = processes.spawn(argv, stdout=sink, stderr=sink, group=True)
         self._wait_listening(timeout_s)
         return self
 

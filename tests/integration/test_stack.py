@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,12 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hookstream.embedded.processes import free_port
-from hookstream.embedded.stack import DEV_DEFAULTS, ServiceSpec, Stack
+from hookstream.embedded import stack_file
+from hookstream.embedded.processes import free_port, port_open
+from hookstream.embedded.stack import DEV_DEFAULTS, ServiceSpec, Stack, StackError
 from ingress.signature import sign
 from tests.support.meta_samples import one_message_body
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.embedded_default]
 
 STACK_SCRIPT = """
 import sys, time
@@ -70,9 +72,116 @@ def test_stack_serves_webhooks_and_stops_everything(tmp_path: Path) -> None:
         response = httpx.post(f"http://127.0.0.1:{port}/webhook", content=body, headers=headers)
         assert response.status_code == 200 and response.json()["accepted"] == 1
         assert "hookstream is up" in stack.banner()
+        described = stack_file.read(tmp_path / "stack.json")
+        assert described is not None
+        assert (described.broker, described.idempotence) == ("embedded", False)
+        assert described.bootstrap_servers == stack.broker.bootstrap_servers
+        assert described.ports == {"ingress": port}
     finally:
         stack.stop()
     assert wait_dead(pids) == []
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_ports_are_checked_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        stack = Stack(
+            settings_env={},
+            state_dir=tmp_path,
+            services=(ServiceSpec("ingress", port, "webhooks"),),
+        )
+        with pytest.raises(StackError) as caught:
+            stack.start()
+    assert f"{port} (ingress) already in use" in str(caught.value)
+    assert "--port-offset" in str(caught.value)
+    assert not stack.broker.running and not stack.children
+
+
+def _up(tmp_path: Path, offset: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "HOOKSTREAM_STATE_DIR": str(tmp_path / "state")}
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hookstream",
+            "up",
+            "--partitions",
+            "2",
+            "--port-offset",
+            str(offset),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
+def _free_offset() -> int:
+    """A --port-offset under which every service port and the broker's are free."""
+    from hookstream.embedded.stack import DEFAULT_KAFKA_PORT, SERVICES
+
+    for offset in range(1000, 20000, 137):
+        ports = [spec.port + offset for spec in SERVICES] + [DEFAULT_KAFKA_PORT + offset]
+        if all(p < 65536 and not port_open("127.0.0.1", p) for p in ports):
+            return offset
+    raise AssertionError("no free port offset")
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(proc.name))
+    return found
+
+
+def test_ctrl_c_during_start_up_stops_quietly(tmp_path: Path) -> None:
+    proc = _up(tmp_path, _free_offset())
+    deadline = time.monotonic() + 60
+    while not _children_of(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the broker is starting
+    children = _children_of(proc.pid)
+    time.sleep(0.5)
+    children += _children_of(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert out.strip().splitlines()[-1].startswith("hookstream stopped"), out
+    assert wait_dead(children) == []
+
+
+def test_up_then_ctrl_c_stops_services_then_broker_with_one_final_line(tmp_path: Path) -> None:
+    proc = _up(tmp_path, _free_offset())
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("Ctrl-C stops everything"):
+            break
+    assert any("hookstream is up" in line for line in lines), lines
+    assert (tmp_path / "state" / "stack.json").exists()
+    children = _children_of(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    tail = out.strip().splitlines()
+    assert tail[-1] == "hookstream stopped (the embedded broker's topics are gone).", out
+    assert len(tail) == 2, out  # "stopping: ..." and the final line, no service output
+    assert err.strip() == "", err
+    assert wait_dead(children) == []
+    assert not (tmp_path / "state" / "stack.json").exists()
 
 
 def test_children_die_when_the_stack_process_is_killed(tmp_path: Path) -> None:
