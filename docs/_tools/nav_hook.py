@@ -7,8 +7,10 @@ page (which --strict fails) nor leaves an existing one out.
 
 Each page's nav title is its first `# ` heading.
 
-It also renders every `hookstream <command> --help` into the CLI reference (where the page says
-`<!-- cli-help -->`), from the parser itself, so the page cannot drift from the code.
+It also renders, from the code itself so the pages cannot drift: every `hookstream <command>
+--help` into the CLI reference (`<!-- cli-help -->`), the metrics every service exports into the
+metrics reference (`<!-- metrics -->`), and the list of benchmark reports
+(`<!-- bench-reports -->`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,16 @@ def cli_help() -> str:
 
 
 REPORTS_MARK = "<!-- bench-reports -->"
+METRICS_MARK = "<!-- metrics -->"
+
+
+def metrics_tables() -> str:
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        import metrics_reference  # docs/_tools/metrics_reference.py
+    finally:
+        sys.path.pop(0)
+    return str(metrics_reference.render())
 
 
 def report_list(docs: Path) -> str:
@@ -114,6 +127,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, **_: Any) -> str:
     markdown = drop_links_to_missing(markdown, Path(config["docs_dir"]))
     if CLI_HELP_MARK in markdown:
         markdown = markdown.replace(CLI_HELP_MARK, cli_help())
+    if METRICS_MARK in markdown:
+        markdown = markdown.replace(METRICS_MARK, metrics_tables())
     if REPORTS_MARK in markdown:
         markdown = markdown.replace(REPORTS_MARK, report_list(Path(config["docs_dir"])))
     return markdown

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,12 +20,14 @@ def load(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / "_tools" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
 
 nav_hook = load("nav_hook")
 bench_reports = load("bench_reports")
+metrics_reference = load("metrics_reference")
 
 NAV: list[Any] = [
     {"Home": "index.md"},
@@ -148,3 +151,34 @@ def test_readme_is_short_and_its_links_resolve() -> None:
         if not link.startswith(("http://", "https://")):
             assert (ROOT / link).exists(), link
     assert readme.index("docs/gotchas.md") < readme.index("docs/benchmarks/index.md")
+
+
+def test_metrics_reference_finds_every_services_metrics() -> None:
+    found = {m.name: m for m in metrics_reference.metrics()}
+    assert found["hookstream_ingress_requests_total"].labels == ("route", "status")
+    assert found["hookstream_ingress_requests_total"].kind == "counter"
+    assert found["kafka_consumergroup_lag_sum"].labels == ("consumergroup", "topic")
+    assert found["hookstream_sender_page_stopped"].service == "sender"
+    assert {m.service for m in found.values()} >= {
+        "ingress",
+        "processors",
+        "sender",
+        "sink",
+        "lag exporter",
+    }
+
+
+def test_every_metric_an_alert_reads_is_exported() -> None:
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())["groups"]
+    exported = metrics_reference.exported_names()
+    for group in rules:
+        for rule in group["rules"]:
+            unknown = metrics_reference.promql_metrics(rule["expr"]) - exported
+            assert not unknown, f"{rule['alert']} reads {unknown}, which no service exports"
+
+
+def test_promql_metric_names() -> None:
+    names = metrics_reference.promql_metrics
+    assert names('sum by (status) (rate(a_total{route="x"}[5m])) / b') == {"a_total", "b"}
+    assert names("count(c == 1) or vector(0)") == {"c"}
+    assert names("max(d) > 1e-9 and on (x) e") == {"d", "e"}
