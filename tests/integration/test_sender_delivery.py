@@ -6,7 +6,6 @@ test uses its own pages and conversations, and sets its own faults on its pages.
 
 from __future__ import annotations
 
-import collections
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
@@ -18,7 +17,6 @@ from hookstream.runtime.kafka import ensure_topics
 from hookstream.runtime.pages import PageConfig, PagesConfig
 from hookstream.runtime.settings import Secret, Settings
 from hookstream.sandbox.app import Sandbox
-from schemas.commands import OutboundCommand
 from senders.service import Sender
 from tests.conftest import kafka_settings_for, settings_for
 from tests.support.sender_rig import (
@@ -26,6 +24,7 @@ from tests.support.sender_rig import (
     command_ids,
     dead_letters,
     deliveries,
+    expected_texts,
     produce,
     produce_raw,
     running_sender,
@@ -33,6 +32,7 @@ from tests.support.sender_rig import (
     sender_settings,
     sent_messages,
     set_faults,
+    texts_by_conversation,
     wait_for,
 )
 
@@ -68,20 +68,6 @@ async def rig(broker: EmbeddedBroker) -> AsyncIterator[Rig]:
         settings = sender_settings(settings_for(kafka), url)
         async with running_sender(settings, pages) as sender:
             yield Rig(settings, sandbox, url, sender)
-
-
-def texts_by_conversation(messages: list[dict[str, object]]) -> dict[str, list[object]]:
-    grouped: dict[str, list[object]] = collections.defaultdict(list)
-    for message in messages:
-        grouped[f"{message['page_id']}:{message['recipient_id']}"].append(message["text"])
-    return dict(grouped)
-
-
-def expected_texts(commands: list[OutboundCommand]) -> dict[str, list[object]]:
-    grouped: dict[str, list[object]] = collections.defaultdict(list)
-    for c in commands:
-        grouped[c.conversation_id].append((c.message or {}).get("text"))
-    return dict(grouped)
 
 
 async def test_order_per_conversation_under_temporary_errors(rig: Rig) -> None:

@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
-from hookstream.embedded.processes import free_port, spawn
 from hookstream.runtime.settings import Settings
 from hookstream.sandbox.app import Sandbox
 from schemas.commands import OutboundCommand
@@ -28,9 +23,13 @@ from tests.support.sender_rig import (
     PAGE_A,
     PAGE_B,
     TOKENS,
+    SenderProcess,
     command,
     command_ids,
+    dead_letters,
     deliveries,
+    expected_order,
+    first_seen_order,
     make_pages,
     produce,
     running_sender,
@@ -38,7 +37,9 @@ from tests.support.sender_rig import (
     sender_settings,
     sent_messages,
     set_faults,
+    settled,
     wait_for,
+    wait_for_async,
 )
 
 pytestmark = pytest.mark.integration
@@ -50,22 +51,6 @@ def workload(conversations: int, per_conversation: int) -> list[OutboundCommand]
         for i in range(per_conversation)
         for user in range(conversations)
     ]
-
-
-def first_seen_order(messages: list[dict[str, object]]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = collections.defaultdict(list)
-    for cid, message in zip(command_ids(messages), messages, strict=True):
-        key = f"{message['page_id']}:{message['recipient_id']}"
-        if cid not in grouped[key]:
-            grouped[key].append(cid)
-    return dict(grouped)
-
-
-def expected_order(commands: list[OutboundCommand]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = collections.defaultdict(list)
-    for c in commands:
-        grouped[c.conversation_id].append(c.command_id)
-    return dict(grouped)
 
 
 async def test_replaying_outbound_from_the_beginning_sends_nothing_twice(
@@ -91,67 +76,6 @@ async def test_replaying_outbound_from_the_beginning_sends_nothing_twice(
     assert sorted(ids) == sorted([c.command_id for c in commands] + [extra.command_id])
     facts = await deliveries(settings.kafka)
     assert sum(1 for f in facts if f.status == "skipped_duplicate") == len(commands)
-
-
-class SenderProcess:
-    """`hookstream sender` as a child process (so that it can be killed with SIGKILL)."""
-
-    def __init__(self, settings: Settings, url: str, pages_file: Path, log: Path) -> None:
-        self.port = free_port()
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("HOOKSTREAM_", "KAFKA_"))},
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-            "HOOKSTREAM_TOPIC_PREFIX": settings.kafka.topic_prefix,
-            "HOOKSTREAM_PARTITIONS": str(settings.kafka.partitions),
-            "KAFKA_ENABLE_IDEMPOTENCE": "false",
-            "GRAPH_API_BASE_URL": url,
-            "HOOKSTREAM_PAGES_FILE": str(pages_file),
-            "PAGE_A_TOKEN": TOKENS[PAGE_A],
-            "HOOKSTREAM_SENDER_GROUP": "killed-sender",
-            "HOOKSTREAM_SENDER_SESSION_TIMEOUT_S": "2",
-            "HOOKSTREAM_SEND_BACKOFF_BASE_S": "0.02",
-            "HOOKSTREAM_SEND_BACKOFF_MAX_S": "0.2",
-            "HOOKSTREAM_STOPPED_PAGE_PROBE_S": "0.3",
-        }
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = spawn(
-                [sys.executable, "-m", "hookstream", "sender", "--port", str(self.port)],
-                env=self.env,
-                stdout=out,
-                stderr=out,
-            )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(15)
-
-    async def metric(self, prefix: str) -> float:
-        """A value of the sender's /metrics (-1 while it does not answer)."""
-        try:
-            async with httpx.AsyncClient() as client:
-                text = (await client.get(f"http://127.0.0.1:{self.port}/metrics")).text
-        except httpx.HTTPError:
-            return -1.0
-        for line in text.splitlines():
-            if line.startswith(prefix):
-                return float(line.split()[-1])
-        return 0.0
-
-    async def delivered(self) -> float:
-        return await self.metric('hookstream_sender_commands_total{outcome="delivered"}')
-
-    async def idle(self) -> bool:
-        return await self.metric("hookstream_sender_in_flight ") == 0
 
 
 @pytest.fixture
@@ -241,26 +165,51 @@ async def test_kill_9_at_a_random_moment_loses_nothing(
     assert len(uncertain) <= 10  # at most one call in flight per conversation
 
 
-async def settled(sandbox: Sandbox, quiet_s: float = 1.0, timeout_s: float = 15.0) -> None:
-    """Wait until the sandbox has accepted nothing new for `quiet_s`."""
-    deadline = time.monotonic() + timeout_s
-    count, since = len(sent_messages(sandbox)), time.monotonic()
-    while time.monotonic() - since < quiet_s:
-        assert time.monotonic() < deadline, "the sandbox kept receiving after the kill"
-        await asyncio.sleep(0.1)
-        if len(sent_messages(sandbox)) != count:
-            count, since = len(sent_messages(sandbox)), time.monotonic()
-
-
 async def _equals(process: SenderProcess, sandbox: Sandbox) -> bool:
     return await process.delivered() >= len(sent_messages(sandbox))
 
 
-async def wait_for_async(
-    check: Callable[[], Awaitable[bool]], what: str, timeout_s: float = 60.0
+# Every call fails while the outage lasts: 503 with an HTML body, Meta's error 2 (transient),
+# and calls that hang for 2 s before failing.
+OUTAGE: list[dict[str, Any]] = [
+    {"status": 503, "rate": 0.4},
+    {"code": 2, "timeout_s": 2, "rate": 0.2},
+    {"code": 2},
+]
+OUTAGE_S = 10.0
+
+
+async def test_kill_9_during_a_send_api_outage_then_restart_delivers_everything_once(
+    settings: Settings,
+    pages_file: Path,
+    tmp_path: Path,
+    sender_process: list[SenderProcess],
 ) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
+    """A 10 s outage with a 30 s retry budget, the sender killed -9 in the middle of it and
+    restarted: nothing is dead-lettered, every reply is delivered once, in order."""
+    commands = workload(10, 20)
+    budget = {"HOOKSTREAM_SENDER_RETRY_BUDGET_S": "30", "HOOKSTREAM_SEND_BACKOFF_MAX_S": "1"}
+    async with sandbox_and_url(make_pages()) as (sandbox, url):
+        process = SenderProcess(settings, url, pages_file, tmp_path / "sender.log", budget)
+        sender_process.append(process)
+        await produce(settings.kafka, commands)
+        process.start()
+        await wait_for(lambda: len(sent_messages(sandbox)) >= len(commands) // 3, "mid-stream")
+        await set_faults(url, OUTAGE)
+        outage_began = time.monotonic()
+        await wait_for_async(lambda: _equals(process, sandbox), "deliveries recorded")
+        await wait_for(lambda: sandbox.store.counts["rejected"] >= 30, "calls failing")
+        process.kill()
+        assert len(sent_messages(sandbox)) < len(commands)  # killed with work left
+        rejected = sandbox.store.counts["rejected"]
+        process.start()
+        await wait_for(lambda: sandbox.store.counts["rejected"] > rejected + 10, "retrying again")
+        await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - outage_began)))
+        await set_faults(url, [])
+        await wait_for(lambda: len(sent_messages(sandbox)) >= len(commands), "after the outage", 90)
+        await wait_for_async(process.idle, "nothing in flight")
+        received = sent_messages(sandbox)
+    ids = command_ids(received)
+    assert sorted(ids) == sorted(c.command_id for c in commands)  # none lost, none twice
+    assert first_seen_order(received) == expected_order(commands)
+    assert await dead_letters(settings.kafka) == []
