@@ -7,27 +7,43 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from clickhouse_connect.driver.client import Client
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from hookstream.cli.pages import status_command, subscribe_command
+from hookstream.embedded.processes import free_port
 from hookstream.ops.pages_health import INSTAGRAM_LOGIN_FIELDS, MESSENGER_FIELDS
+from hookstream.runtime.metrics import new_registry
 from hookstream.runtime.pages import appsecret_proof, load_pages
-from hookstream.runtime.settings import Settings
+from hookstream.runtime.service import ServiceHttp, run_service
+from hookstream.runtime.settings import KafkaSettings, Settings
 from hookstream.sandbox.app import Sandbox, sandbox_tokens
 from hookstream.sandbox.graph import PROOF_INVALID, PROOF_MISSING
 from hookstream.sandbox.server import serving
 from senders.errors import PermanentSendError
 from senders.graph import GraphClient, page_routes
+from sinks.api import overview_route
+from sinks.service import AnalyticsSink
 from tests.support.http import serve
+from tests.support.sink_rig import (
+    FAST_GROUP,
+    encoded,
+    message,
+    poll,
+    produce,
+    scalar,
+    sink_settings,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -288,3 +304,59 @@ def test_hookstream_sandbox_takes_require_app_secret_and_the_secrets_from_the_se
     assert set(box.graph.app_secrets) == {"a", "b", SECRET, "wrong-secret"}
     assert box.instagram_ids == frozenset({"17841400000000009"})
     assert box.graph.proof_problem("tok-1001", appsecret_proof(SECRET, "tok-1001")) is None
+
+
+async def test_last_webhook_comes_from_clickhouse_through_the_sink_and_directly(
+    sandbox: tuple[Sandbox, str],
+    pages_file: Path,
+    kafka_settings: KafkaSettings,
+    chdb_url: str,
+    ch: Client,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    box, url = sandbox
+    box.graph.configure({"subscriptions": {"1001": list(MESSENGER_FIELDS)}})
+    now = int(time.time() * 1000)
+    at = now - 5 * 60_000
+    await produce(kafka_settings, encoded([message(i, "1001", "message", at) for i in range(3)]))
+    settings = sink_settings(kafka_settings, chdb_url)
+    sink = AnalyticsSink(settings, new_registry(), consumer_options=FAST_GROUP)
+    port = free_port()
+    http = ServiceHttp(
+        "127.0.0.1",
+        port,
+        sink.registry,
+        sink.ready,
+        [overview_route(sink.with_client, "hookstream")],
+    )
+    service = asyncio.create_task(run_service(http, sink.run))
+    cli_settings = settings_for(url, pages_file, CLICKHOUSE_URL=chdb_url)
+    try:
+        await poll(
+            lambda: (
+                scalar(ch, "SELECT count() FROM hookstream.messages WHERE page_id = '1001'") >= 3
+            ),
+            what="facts stored",
+        )
+        _, through_sink = await run_cli(
+            status_command,
+            cli_settings,
+            capsys,
+            page_ids=["1001"],
+            sender_url="http://127.0.0.1:9",
+            sink_url=f"http://127.0.0.1:{port}",
+        )
+    finally:
+        service.cancel()
+        await asyncio.gather(service, return_exceptions=True)
+    minute = at - at % 60_000
+    assert through_sink["pages"][0]["last_webhook_ms"] == minute
+    _, direct = await run_cli(  # no sink any more: the command opens the engine itself
+        status_command,
+        cli_settings,
+        capsys,
+        page_ids=["1001"],
+        sender_url="http://127.0.0.1:9",
+        sink_url=f"http://127.0.0.1:{free_port()}",
+    )
+    assert direct["pages"][0]["last_webhook_ms"] == minute
