@@ -139,3 +139,23 @@ def resolve(target: Path, version: str) -> None:
         (staging / _STAMP).write_text(version + "\n", encoding="utf-8")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
+
+
+def main() -> int:
+    """`python -m hookstream.embedded.kafka_maven`: resolve the jars now (CI, `make kafka-jars`)."""
+    import sys
+
+    try:
+        java_binary()
+        version = kafka_version()
+        path = classpath(version)
+    except ConfigError as exc:
+        print(f"local Apache Kafka unavailable: {exc}", file=sys.stderr)
+        return 1
+    jars = len(list(Path(path).parent.glob("*.jar")))
+    print(f"Apache Kafka {version}: {jars} jars in {Path(path).parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
