@@ -109,7 +109,7 @@ def report_list(docs: Path) -> str:
 
 # Pages other parts of the project write; a link to one that does not exist (yet) becomes its
 # text, so the site builds strictly either way.
-OPTIONAL_PAGES = ("brokers.md",)
+OPTIONAL_PAGES = ("brokers.md", "meta/setup.md", "meta/troubleshooting.md")
 LINK = re.compile(r"\[([^\]]+)\]\(((?:\.\./)*)([\w/.-]+\.md)(#[\w-]+)?\)")
 
 
