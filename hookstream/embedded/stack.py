@@ -108,6 +108,7 @@ class Stack:
         env["HOOKSTREAM_PARTITIONS"] = str(self.partitions)
         base = f"http://{self.host}"
         env.setdefault("GRAPH_API_BASE_URL", f"{base}:{self.port('sandbox')}")
+        env.setdefault("INSTAGRAM_GRAPH_API_BASE_URL", f"{base}:{self.port('sandbox')}")
         env.setdefault("HOOKSTREAM_SINK_URL", f"{base}:{self.port('sink')}")
         env.setdefault("HOOKSTREAM_SENDER_URL", f"{base}:{self.port('sender')}")
         env.setdefault("HOOKSTREAM_CONSOLE_SENDER_URL", f"{base}:{self.port('sender')}")

@@ -67,6 +67,10 @@ class StackFile:
         sandbox = self.url("sandbox")
         if sandbox:
             values["GRAPH_API_BASE_URL"] = sandbox
+            values["INSTAGRAM_GRAPH_API_BASE_URL"] = sandbox
+        sender = self.url("sender")
+        if sender:
+            values["HOOKSTREAM_SENDER_URL"] = sender  # `hookstream pages status` reads its /metrics
         return values
 
     def to_json(self) -> bytes:
