@@ -294,3 +294,16 @@ def test_operations_panels_compute_what_they_say(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", ALL_DASHBOARDS, ids=lambda p: p.name)
+def test_panels_fit_the_grid_without_overlapping(path: Path) -> None:
+    """Grafana's grid is 24 columns wide; overlapping panels are pushed around on load."""
+    cells: dict[tuple[int, int], str] = {}
+    for panel in json.loads(path.read_text())["panels"]:
+        pos = panel["gridPos"]
+        assert pos["x"] >= 0 and pos["w"] > 0 and pos["x"] + pos["w"] <= 24, panel["title"]
+        for x in range(pos["x"], pos["x"] + pos["w"]):
+            for y in range(pos["y"], pos["y"] + pos["h"]):
+                assert (x, y) not in cells, f"{panel['title']!r} overlaps {cells[(x, y)]!r}"
+                cells[(x, y)] = panel["title"]
