@@ -4,6 +4,7 @@ command fails here instead of leaving the docs wrong."""
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 from pathlib import Path
 
@@ -40,6 +41,7 @@ NOT_SETTINGS = {
 }
 
 
+@functools.cache
 def settings_variables() -> set[str]:
     found = set()
     for v in reference.variables():
@@ -61,6 +63,11 @@ def subcommands(parser: argparse.ArgumentParser) -> set[str]:
     return set(actions[0].choices) if actions else set()
 
 
+@functools.cache
+def cli_commands() -> frozenset[str]:
+    return frozenset(subcommands(build_parser()))
+
+
 def test_the_cli_page_lists_every_command() -> None:
     page = (DOCS / "reference" / "cli.md").read_text()
     table = page.split("## Every command's help")[0]
@@ -72,6 +79,30 @@ def test_the_cli_page_lists_every_command() -> None:
 
 @pytest.mark.parametrize("page", HAND_WRITTEN, ids=lambda p: str(p.relative_to(ROOT)))
 def test_pages_name_only_real_commands(page: Path) -> None:
-    commands = subcommands(build_parser())
+    commands = cli_commands()
     for command in re.findall(r"`(?:\.venv/bin/)?hookstream ([a-z][a-z-]*)", page.read_text()):
         assert command in commands, f"{page.name}: `hookstream {command}` does not exist"
+
+
+METRIC = re.compile(r"\b(?:hookstream|kafka)_[a-z0-9_]*[a-z0-9]\b")
+
+
+@functools.cache
+def exported_metrics() -> set[str]:
+    import importlib.util
+    import sys
+
+    path = DOCS / "_tools" / "metrics_reference.py"
+    spec = importlib.util.spec_from_file_location("metrics_reference", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["metrics_reference"] = module
+    spec.loader.exec_module(module)
+    return set(module.exported_names())
+
+
+@pytest.mark.parametrize("page", HAND_WRITTEN, ids=lambda p: str(p.relative_to(ROOT)))
+def test_pages_name_only_real_metrics(page: Path) -> None:
+    exported = exported_metrics()
+    unknown = set(METRIC.findall(page.read_text())) - exported
+    assert not unknown, f"{page.name} names metrics no service exports: {sorted(unknown)}"
