@@ -43,6 +43,10 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
 
+FUZZ_CASES ?= 20000
+fuzz: $(STAMP)
+	HOOKSTREAM_FUZZ_CASES=$(FUZZ_CASES) $(BIN)/python -m pytest -s tests/integration/test_ingress_fuzz.py
+
 bench: bench-ingress bench-processors bench-sender bench-sink bench-e2e
 
 bench-ingress: $(STAMP)
