@@ -128,10 +128,7 @@ def _ms(q: dict[str, float | None]) -> str:
 def render_text(stats: dict[str, Any]) -> str:
     page = stats["page_id"] or "all pages"
     covered = stats.get("covered_minutes", stats["minutes"])
-    lines = [
-        f"hookstream stats: {page}, {stats['events']} events in {stats['minutes']} min "
-        f"({covered} min with data)"
-    ]
+    lines = [f"hookstream stats: {page}, {stats['events']} events ({covered} min with data)"]
     lines.append(f"events/min by kind (over the {covered} min with data):")
     lines += [f"  {kind:<24} {rate:>10.2f}" for kind, rate in stats["events_per_min"].items()]
     lines.append(f"processed within 2 s:     {_pct(stats['share_processed_within_2s'])}")

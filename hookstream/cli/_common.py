@@ -79,3 +79,25 @@ def run_ops(command: str, work: Coroutine[Any, Any, int]) -> int:
     except OpsError as exc:
         print(f"hookstream {command}: {exc}", file=sys.stderr)
         return 1
+
+
+def runner_file(state_dir: Path, group: str) -> Path:
+    """Where a consumer group run by this CLI (`reprocess`, `processors --as`) notes its pid."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in group)
+    return Path(state_dir) / "runners" / f"{safe}.pid"
+
+
+def note_runner(state_dir: Path, group: str) -> None:
+    path = runner_file(state_dir, group)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(os.getpid()))
+
+
+def runner_exited(state_dir: Path, group: str) -> bool:
+    """True if this CLI ran the group and that process is gone: its members are stale (the
+    embedded broker keeps a stopped member listed)."""
+    try:
+        pid = int(runner_file(state_dir, group).read_text().strip())
+    except (OSError, ValueError):
+        return False
+    return not stack_file.pid_alive(pid)

@@ -115,6 +115,9 @@ async def redrive_letters(args: argparse.Namespace, settings: Settings) -> int:
         for letter in plan.send:
             print(f"would redrive {letter.dead_letter_id} -> {letter.source_topic}")
         return 0
+    if not plan.send:
+        print(f"nothing to redrive: {len(plan.already)} selected already redriven")
+        return 0
     sent = await redrive(kafka, plan, settings.state_dir)
     print(f"redrove {sent} record(s); skipped {len(plan.already)} already redriven")
     return 0

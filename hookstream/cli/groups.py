@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import sys
 
-from hookstream.cli._common import stack_of
+from hookstream.cli._common import runner_exited, runner_file, stack_of
 from hookstream.ops.errors import OpsError
 from hookstream.ops.groups import delete_group
 from hookstream.runtime.settings import Settings
@@ -21,6 +21,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     delete = actions.add_parser("delete", help="delete a consumer group that has no members")
     delete.add_argument("group", nargs="+", help="group id(s)")
+    delete.add_argument(
+        "--force",
+        action="store_true",
+        help="delete although members are listed (embedded broker: stale members)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -33,10 +38,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     status = 0
     for group in args.group:
         try:
-            existed = asyncio.run(delete_group(settings.kafka, group, probe=probe))
+            stale = args.force or runner_exited(settings.state_dir, group)
+            existed = asyncio.run(
+                delete_group(settings.kafka, group, probe=probe, members_stale=stale)
+            )
         except OpsError as exc:
             print(f"hookstream groups: {exc}", file=sys.stderr)
             status = 1
             continue
+        runner_file(settings.state_dir, group).unlink(missing_ok=True)
         print(f"deleted group {group}" if existed else f"no group {group}: nothing to delete")
     return status

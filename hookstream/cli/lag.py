@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Iterable
 
-from hookstream.cli._common import stack_of
+from hookstream.cli._common import runner_exited, stack_of
 from hookstream.embedded.stack_file import StackFile
 from hookstream.ops.collect import LagCollector
 from hookstream.ops.table import as_json, as_text
@@ -46,12 +47,19 @@ def service_groups(settings: Settings) -> dict[str, str]:
     }
 
 
-def stopped_services(settings: Settings, stack: StackFile | None) -> dict[str, str]:
-    """Groups of the stack's services that do not listen any more. The embedded broker keeps
-    a stopped member listed for good, so its group would otherwise read as running."""
+def stopped_services(
+    settings: Settings, stack: StackFile | None, groups: Iterable[str] = ()
+) -> dict[str, str]:
+    """Groups known to have no consumer: the stack's services that do not listen any more,
+    and groups run by `hookstream reprocess` / `processors --as` whose process exited. The
+    embedded broker keeps a stopped member listed for good, so they would read as running."""
+    stopped = {
+        group: "the hookstream command that ran it exited"
+        for group in groups
+        if runner_exited(settings.state_dir, group)
+    }
     if stack is None:
-        return {}
-    stopped = {}
+        return stopped
     for group, service in service_groups(settings).items():
         port = stack.ports.get(service)
         if port and not port_open(stack.host, port):
@@ -80,7 +88,8 @@ async def show(args: argparse.Namespace, settings: Settings) -> None:
                 sys.stdout.buffer.write(as_json(snapshot, statuses) + b"\n")
             else:
                 prefix = "\x1b[2J\x1b[H" if args.watch is not None and sys.stdout.isatty() else ""
-                stopped = stopped_services(settings, stack_of(args))
+                seen = {g.group for g in snapshot.groups}
+                stopped = stopped_services(settings, stack_of(args), seen)
                 sys.stdout.write(prefix + as_text(snapshot, statuses, stopped) + "\n")
             sys.stdout.flush()
             if args.watch is None:

@@ -13,6 +13,7 @@ import logging
 import os
 from pathlib import Path
 
+from hookstream.cli._common import note_runner
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.ports import free_port, port_open
 from hookstream.runtime.service import ServiceHttp, run_service
@@ -77,6 +78,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = with_group(settings, args.as_group)
     port = listen_port(args.host, args.port, args.as_group)
+    if args.as_group:
+        note_runner(settings.state_dir, args.as_group)
 
     async def main() -> None:
         service = ProcessorsService(settings, os.environ)

@@ -16,7 +16,7 @@ import contextlib
 import os
 import sys
 
-from hookstream.cli._common import run_ops
+from hookstream.cli._common import note_runner, run_ops
 from hookstream.cli.processors import warn_if_no_pages, with_group
 from hookstream.cli.replay import fresh_group_check, topic_name
 from hookstream.ops.replay_apply import committed, execute, plan_replay
@@ -99,6 +99,7 @@ async def main(args: argparse.Namespace, settings: Settings) -> int:
         print("nothing to reprocess in that range")
         return 0
     await execute(kafka, plan, settings.state_dir)
+    note_runner(settings.state_dir, plan.group)
     print(f"reprocessing {plan.records} record(s) as group {plan.group} (Ctrl-C stops)")
     finished = await run_processors(settings, plan, args.timeout)
     if not finished:

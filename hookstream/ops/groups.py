@@ -47,8 +47,8 @@ async def live_members_after_join(
         session_timeout_ms=6000,
         heartbeat_interval_ms=2000,
     )
-    await probe.start()
-    try:
+    try:  # started inside: a failed start must still close the client
+        await probe.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while not probe.assignment() and loop.time() < deadline:
@@ -59,11 +59,33 @@ async def live_members_after_join(
         await probe.stop()
 
 
-async def delete_group(settings: KafkaSettings, group: str, probe: bool = False) -> bool:
-    """Delete the group; True if it existed. Raises GroupHasMembers for a group in use."""
+def stale_hint(info: GroupInfo) -> str:
+    return (
+        f" On the embedded broker a stopped consumer stays listed: if nothing consumes "
+        f"{info.group} any more, `hookstream groups delete {info.group} --force`."
+    )
+
+
+async def delete_group(
+    settings: KafkaSettings,
+    group: str,
+    probe: bool = False,
+    members_stale: bool = False,
+) -> bool:
+    """Delete the group; True if it existed. Raises GroupHasMembers for a group in use.
+    `members_stale`: the listed members are known to be gone (their process exited)."""
     info = await group_info(settings, group)
-    if info.members > 0 and info.state not in EMPTY:
-        if not probe or await live_members_after_join(settings, group) > 0:
+    if info.members > 0 and info.state not in EMPTY and not members_stale:
+        if not probe:
+            raise GroupHasMembers(members_refusal(info))
+        try:
+            live = await live_members_after_join(settings, group)
+        except KafkaError as exc:  # e.g. a faust group: another assignment protocol
+            raise GroupHasMembers(
+                members_refusal(info) + f" (checking them by joining failed: "
+                f"{type(exc).__name__}.)" + stale_hint(info)
+            ) from exc
+        if live > 0:
             raise GroupHasMembers(members_refusal(await group_info(settings, group)))
     admin = new_admin(settings)
     await admin.start()

@@ -130,8 +130,9 @@ def refusal(group: str, state: str, members: int) -> str:
     return (
         f"group {group} has {members} live member(s) (state {state}); refusing to move its "
         "offsets. Stop every consumer of the group first (the service: processors, sender or "
-        "sink; `hookstream up` runs them all) and retry once `hookstream lag` shows 0 members. "
-        "Or replay into a fresh group with --group <new-name> without touching this one."
+        "sink; `hookstream up` runs them all) and retry once `hookstream lag` shows it stopped. "
+        "Or reprocess into a new group without touching this one: "
+        "`hookstream reprocess --as <new-group> --from ...`."
     )
 
 

@@ -92,7 +92,7 @@ async def test_list_show_and_redrive_once(
     # again, by id and by filter: nothing is sent twice
     assert await hookstream("dlq", "redrive", ids[0], ids[2]) == 0
     out = capsys.readouterr().out
-    assert "redrove 0 record(s); skipped 2 already redriven" in out
+    assert "nothing to redrive: 2 selected already redriven" in out
     assert await hookstream("dlq", "redrive", "--all") == 0
     assert "redrove 1 record(s)" in capsys.readouterr().out
     after = await read_topic(settings, "inbound", idle_s=1.0)
