@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import orjson
 
 from hookstream.cli._common import stack_of
@@ -101,8 +102,25 @@ def read_pages(settings: Settings, environ: Mapping[str, str]) -> PagesConfig | 
         return None  # simulate still runs; the processors report a broken file
 
 
+def tell_sandbox(sandbox: str, notes: list[dict[str, Any]], chunk: int = 5000) -> int:
+    """Tell the stack's sandbox what the simulated users said (its page shows it beside the
+    replies); the number of notes it kept (0 if it did not answer)."""
+    kept = 0
+    try:
+        with httpx.Client(timeout=10.0) as client:
+            for start in range(0, len(notes), chunk):
+                answer = client.post(
+                    f"{sandbox}/sandbox/inbound", json=notes[start : start + chunk]
+                )
+                kept += int(answer.json().get("kept", 0)) if answer.status_code == 200 else 0
+    except (httpx.HTTPError, ValueError):
+        return kept
+    return kept
+
+
 def human_lines(summary: dict[str, Any], plan: PagePlan) -> list[str]:
     shown = dict(summary)
+    shown.pop("sandbox_notes", None)
     latency = shown.pop("latency_ms")
     missing = shown.pop("unanswered_pages")
     missing_events = shown.pop("unanswered_events")
@@ -133,7 +151,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     url = args.url or (stack.url("ingress", "/webhook") if stack else None) or DEFAULT_URL
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     plan = page_plan(read_pages(settings, os.environ), args.pages)
+    sandbox = stack.url("sandbox") if stack else None
     model = TrafficModel(
+        keep_notes=sandbox is not None,
         pages=args.pages or 10,
         users=args.users,
         duplicate_rate=args.duplicates,
@@ -147,6 +167,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     summary = {**result.summary(), "seed": seed, **unanswered(model, plan)}
+    if sandbox is not None:
+        summary["sandbox_notes"] = tell_sandbox(sandbox, list(model.notes))
     if args.json:
         print(orjson.dumps(summary).decode())
     else:
@@ -155,4 +177,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             + (" ..." if len(model.all_pages) > 6 else "")
         )
         print("\n".join(human_lines(summary, plan)))
+        if sandbox is not None:
+            print(f"the replies, beside what the users said: {sandbox}/")
     return 0 if summary["sent"] == summary["accepted"] else 1

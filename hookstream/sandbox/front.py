@@ -7,10 +7,11 @@ rejects is kept (bounded) with Meta's error, for the page.
 
 Also served here: `GET /` (the page, `?page_id=` / `?recipient_id=` filter it and its counts,
 `?refresh=S` reloads it every S seconds) and `POST /sandbox/inbound` ({"page_id",
-"sender_id", "text", "mid"?}): what a user said, as Meta would know it; `hookstream send-test`
-reports the message it posted, and the page shows it beside the reply; `GET /sandbox/rejected`
-(`?page_id=&recipient_id=`): the rejected calls kept, with Meta's error. Everything else goes
-to the Starlette app (`POST /sandbox/reset` forgets these too).
+"sender_id", "text", "mid"?, "at_ms"?} or a list): what users said, as Meta would know it;
+`hookstream send-test` and `simulate` report the messages they posted, and the page shows
+them beside the replies; `GET /sandbox/rejected` (`?page_id=&recipient_id=`): the rejected
+calls kept, with Meta's error. Everything else goes to the Starlette app (`POST
+/sandbox/reset` forgets these too).
 """
 
 from __future__ import annotations
@@ -79,8 +80,23 @@ def rejected_call(page_id: str, body: bytes, reply: Reply) -> dict[str, Any]:
     }
 
 
+MAX_NOTES_PER_CALL = 5000
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+def _when(value: Any, now_ms: int) -> int:
+    """The client's time of the message if it is a plausible one, else now."""
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and -WEEK_MS < value - now_ms < 60_000
+    ):
+        return value
+    return now_ms
+
+
 def inbound_message(data: Any) -> dict[str, Any] | None:
-    """A `POST /sandbox/inbound` body as stored, None if it is not one (pure)."""
+    """One note of a `POST /sandbox/inbound` body as stored, None if it is not one (pure)."""
     if not isinstance(data, dict):
         return None
     page_id, sender_id, text = data.get("page_id"), data.get("sender_id"), data.get("text")
@@ -93,7 +109,7 @@ def inbound_message(data: Any) -> dict[str, Any] | None:
         "sender_id": str(sender_id)[:64],
         "text": text[:MAX_TEXT],
         "mid": str(data.get("mid", ""))[:128],
-        "at_ms": int(time.time() * 1000),
+        "at_ms": _when(data.get("at_ms"), int(time.time() * 1000)),
     }
 
 
@@ -186,15 +202,21 @@ class SendFront:
         return Reply(200, orjson.dumps({"total": len(calls), "rejected": calls}))
 
     def note_inbound(self, body: bytes) -> Reply:
+        """One note or a list of them (at most MAX_NOTES_PER_CALL); all or none are kept."""
         try:
-            entry = inbound_message(orjson.loads(body))
+            data = orjson.loads(body)
         except orjson.JSONDecodeError:
-            entry = None
-        if entry is None:
-            problem = {"error": "expected JSON {page_id, sender_id, text, mid?}"}
+            data = None
+        items = data if isinstance(data, list) else [data]
+        entries = [inbound_message(item) for item in items[:MAX_NOTES_PER_CALL]]
+        if not items or len(items) > MAX_NOTES_PER_CALL or any(e is None for e in entries):
+            problem = {
+                "error": "expected JSON {page_id, sender_id, text, mid?, at_ms?} or a list of "
+                f"at most {MAX_NOTES_PER_CALL}"
+            }
             return Reply(400, orjson.dumps(problem))
-        self.state.inbound.append(entry)
-        return Reply(200, orjson.dumps({"ok": True}))
+        self.state.inbound.extend(e for e in entries if e is not None)
+        return Reply(200, orjson.dumps({"ok": True, "kept": len(entries)}))
 
 
 async def respond(send: Send, reply: Reply) -> None:

@@ -128,15 +128,19 @@ def _conversation(
     page_id, user_id = key
     shown = replies[-view.limit_messages :]
     since = shown[0]["received_at_ms"] if len(shown) < len(replies) else 0
-    rows = timeline(shown, [m for m in said if m["at_ms"] >= since])
+    known = [m for m in said if m["at_ms"] >= since]
+    rows = timeline(shown, known)
     link = "?" + urlencode({"page_id": page_id, "recipient_id": user_id})
     more = f", the last {len(shown)} shown" if len(shown) < len(replies) else ""
+    unknown = "" if known else " <small class=muted>(what the user said is not known here)</small>"
+    user_col = "<col class=user>" if known else ""
+    user_head = "<th>user said</th>" if known else ""
     parts = [
         f"<section><h3>page {escape(page_id)} &harr; user <a href='{escape(link)}'>"
         f"{escape(user_id)}</a> <small class=muted>{len(replies)} "
-        f"{_plural(len(replies), 'reply', 'replies')}{more}</small></h3>",
-        "<table class=conv><colgroup><col class=time><col class=user><col class=page>"
-        "<col class=type><col></colgroup><tr><th>time (UTC)</th><th>user said</th>"
+        f"{_plural(len(replies), 'reply', 'replies')}{more}</small>{unknown}</h3>",
+        f"<table class=conv><colgroup><col class=time>{user_col}<col class=page>"
+        f"<col class=type><col></colgroup><tr><th>time (UTC)</th>{user_head}"
         "<th>page replied</th><th>type</th><th>message id</th></tr>",
     ]
     for at_ms, user, page, reply in rows:
@@ -144,9 +148,9 @@ def _conversation(
         if reply and reply.get("tag"):
             kind += f" <small>{escape(str(reply['tag']))}</small>"
         mid = escape(str(reply.get("message_id") or "-")) if reply else ""
+        user_cell = f"<td class=user>{user or '<span class=muted>-</span>'}</td>" if known else ""
         parts.append(
-            f"<tr><td class=time>{clock(at_ms)}</td>"
-            f"<td class=user>{user or '<span class=muted>(not known to the sandbox)</span>'}</td>"
+            f"<tr><td class=time>{clock(at_ms)}</td>{user_cell}"
             f"<td class=page>{page}</td><td>{kind}</td><td class=id>{mid}</td></tr>"
         )
     parts.append("</table></section>")
@@ -261,6 +265,8 @@ def render(view: PageView | Store) -> str:
         if view.filtered
         else "all pages"
     )
+    waiting = sum(1 for replies in conversations.values() if not replies)
+    unanswered = f"; {waiting} without a reply" if waiting else ""
     counts = view.store.counts
     refresh = f"<meta http-equiv=refresh content={view.refresh_s}>" if view.refresh_s else ""
     shown = ordered[: view.limit_conversations]
@@ -278,7 +284,7 @@ def render(view: PageView | Store) -> str:
         f"{_plural(len(rejected), 'call', 'calls')} rejected ({scope}, of the last "
         f"{len(view.rejected)} kept)</span>"
         f"<span><b>{len(ordered)}</b> {_plural(len(ordered), 'conversation', 'conversations')}"
-        f" ({scope})</span>"
+        f" ({scope}{unanswered})</span>"
         f"<br><small class=muted>since start or reset, all pages: {counts['accepted']} calls "
         f"accepted, {counts['rejected']} rejected. JSON: <a href=/sandbox/messages>"
         "/sandbox/messages</a> <a href=/sandbox/stats>/sandbox/stats</a> "

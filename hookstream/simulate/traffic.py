@@ -3,7 +3,8 @@ batched entries, and exact redeliveries. Deterministic for a given seed.
 
 Pages: `page_ids` (Messenger) and `instagram_ids` (Instagram accounts) when given, e.g. those of
 the pages file the stack answers for; else `pages` synthetic ids from 1001 (Instagram bodies
-then reuse them). `events_by_page` counts the events of new (not redelivered) bodies per page.
+then reuse them). `events_by_page` counts the events of new (not redelivered) bodies per page;
+with `keep_notes`, `notes` holds what the users said (the last 10,000), for the sandbox's page.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ class TrafficModel:
     clock: Callable[[], float] = time.time
     page_ids: tuple[str, ...] | None = None
     instagram_ids: tuple[str, ...] = ()
+    keep_notes: bool = False  # remember what the users said (for the sandbox's page)
     events_by_page: Counter[str] = field(default_factory=Counter, init=False)
+    notes: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=10_000), init=False)
     _rng: random.Random = field(init=False, repr=False)
     _sequence: int = field(default=0, init=False)
     _recent: deque[bytes] = field(default_factory=lambda: deque(maxlen=200), init=False)
@@ -107,7 +110,16 @@ class TrafficModel:
         kind = self._rng.choices([k for k, _ in KIND_MIX], [w for _, w in KIND_MIX])[0]
         base = {"sender": {"id": user}, "recipient": {"id": page}, "timestamp": now}
         mid = f"m_sim_{self.seed}_{self._sequence}"
-        return {**base, **_payload(kind, mid, self._rng, now)}
+        payload = _payload(kind, mid, self._rng, now)
+        if self.keep_notes:
+            said = payload.get("message", {}).get("text") or payload.get("postback", {}).get(
+                "title"
+            )
+            if said:
+                self.notes.append(
+                    {"page_id": page, "sender_id": user, "text": said, "mid": mid, "at_ms": now}
+                )
+        return {**base, **payload}
 
 
 def _payload(kind: str, mid: str, rng: random.Random, now: int) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import orjson
 
 from hookstream.sandbox.app import Reply
@@ -68,3 +70,24 @@ def test_the_store_alone_still_renders() -> None:
     store.add("1001", {"recipient": {"id": "u1"}, "sender_action": "typing_on"})
     page = render(store)
     assert "[typing_on]" in page and "none: every valid call succeeds" in page
+
+
+def test_conversations_known_only_from_what_users_said_are_counted_as_unanswered() -> None:
+    store = Store()
+    store.add("1001", {"recipient": {"id": "u1"}, "message": {"text": "hello"}})
+    said = [
+        {"page_id": "1001", "sender_id": "u1", "text": "hi", "at_ms": 1, "mid": ""},
+        {"page_id": "1001", "sender_id": "u9", "text": "anyone?", "at_ms": 2, "mid": ""},
+    ]
+    page = render(PageView(store, inbound=said))
+    assert "<b>2</b> conversations (all pages; 1 without a reply)" in page
+    assert "anyone?" in page and "what the user said is not known" not in page
+
+
+def test_inbound_notes_in_a_list_keep_their_time() -> None:
+    note = inbound_message(
+        {"page_id": "1", "sender_id": "u", "text": "t", "at_ms": int(time.time() * 1000) - 5000}
+    )
+    assert note is not None and time.time() * 1000 - note["at_ms"] >= 5000
+    far = inbound_message({"page_id": "1", "sender_id": "u", "text": "t", "at_ms": 1})
+    assert far is not None and far["at_ms"] > 1  # implausible times become now
