@@ -21,13 +21,14 @@ import faust
 from aiokafka import AIOKafkaProducer
 from faust.types import EventT, StreamT
 
-from hookstream.runtime.replay_bound import StopGate, load_gate
+from hookstream.runtime.replay_bound import StopGate, load_plan
 from hookstream.runtime.settings import Settings
 from processors.batch import BatchProcessor, InRecord, OutRecord
 from processors.faust_transport import install as install_transport
 from processors.member import MemberSlot, claim_slot, instance_id
 from processors.produce import Outgoing, send_batched
 from processors.quarantine import CrashGuard, MarkerFile, run_guarded
+from schemas.replay import ReplayPlan
 
 TABLE = "conversations"
 CHANGELOG_EVERY_S = 0.5  # under load, state changes are written out at most this often
@@ -72,6 +73,18 @@ def raw_schema() -> faust.Schema:
     )
 
 
+def replayed_ranges(plan: ReplayPlan | None) -> dict[tuple[str, int], tuple[int, int]]:
+    """What an operator's replay of this group re-reads, per partition: from its target up to
+    where the group was before (records processed once already, to be processed again)."""
+    if plan is None:
+        return {}
+    return {
+        (plan.topic, p.partition): (p.target, p.current)
+        for p in plan.partitions
+        if p.current is not None and p.target < p.current
+    }
+
+
 def _in_record(event: EventT) -> InRecord:
     message = event.message
     return InRecord(message.topic, message.partition, message.offset, message.key, message.value)
@@ -109,6 +122,7 @@ class ProcessorsApp:
         self.has_work, self.room = asyncio.Event(), asyncio.Event()
         self.stream: StreamT | None = None
         self.gate = StopGate({})
+        self.replayed: dict[tuple[str, int], tuple[int, int]] = {}
         self.dirty: dict[bytes, tuple[bytes, int]] = {}
         self.flushed_at = time.monotonic()
         self.app.agent(self.inbound, name="processors")(self._agent)
@@ -119,8 +133,11 @@ class ProcessorsApp:
         manual: an event is acked once its batch's outputs are durable."""
         manual: StreamT = stream.noack()  # type: ignore[attr-defined]
         self.stream = manual
-        # A bounded replay (`hookstream replay --to`) of this group: loaded before any event.
-        self.gate = await load_gate(self.settings.kafka, self.app.conf.id)
+        # This group's latest replay, loaded before any event: a bounded one (`--to`) stops at
+        # its bound; what it re-reads was processed once, so it is not a redelivery to dedupe.
+        plan = await load_plan(self.settings.kafka, self.app.conf.id)
+        self.gate, self.replayed = StopGate.of(plan), replayed_ranges(plan)
+        self.batch.replayed = self._replayed
         drainer = asyncio.ensure_future(self._drain())
         limit = self.settings.processors.batch_size * 4
         try:
@@ -176,6 +193,10 @@ class ProcessorsApp:
             self.guard.store.clear()
         self.guard.store.close()
         self.slot.release()
+
+    def _replayed(self, record: InRecord) -> bool:
+        span = self.replayed.get((record.topic, record.partition))
+        return span is not None and span[0] <= record.offset < span[1]
 
     def _admitted(self, record: InRecord) -> bool:
         """Past a replay's bound the record is acknowledged without being processed: a fresh

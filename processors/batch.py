@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -33,7 +33,7 @@ from processors.isolation import (
 )
 from processors.metrics import ProcessorMetrics
 from processors.normalize import normalize
-from processors.state import ConversationState, decode_state
+from processors.state import ConversationState, decode_state, dedupe_key
 from schemas.envelope import decode_envelope
 from schemas.errors import SchemaError
 from schemas.messages import NormalizedMessage
@@ -69,6 +69,8 @@ class BatchProcessor:
     def __init__(self, processor: Processor, metrics: ProcessorMetrics) -> None:
         self.processor, self.metrics = processor, metrics
         self._by_kind: dict[str, Any] = {}
+        # Records an operator's replay re-reads (processed once already): not redeliveries.
+        self.replayed: Callable[[InRecord], bool] = lambda _record: False
 
     def _account(self, message: NormalizedMessage, outcome: Outcome, now_ms: int) -> None:
         m = self.metrics
@@ -98,6 +100,9 @@ class BatchProcessor:
         message = parse(record)
         key = message.conversation_id.encode()
         state = states.get(key) or decode_state(load(key))
+        if self.replayed(record):  # re-planned with the same ids; the dedupe window forgets it
+            seen = dedupe_key(message.event_id)
+            state = replace(state, seen={k: t for k, t in state.seen.items() if k != seen})
         outcome = await self.processor.process(state, message, now_ms)
         outputs = [] if outcome.duplicate else encode_outputs(key, outcome)
         return key, message, outcome, within_size(record, outputs, now_ms)
