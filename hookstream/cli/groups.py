@@ -13,6 +13,7 @@ import sys
 from hookstream.cli._common import runner_exited, runner_file, stack_of
 from hookstream.ops.errors import OpsError
 from hookstream.ops.groups import delete_group
+from hookstream.ops.replay_apply import plan_file
 from hookstream.runtime.settings import Settings
 
 
@@ -47,5 +48,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             status = 1
             continue
         runner_file(settings.state_dir, group).unlink(missing_ok=True)
+        plan_file(settings.state_dir, group).unlink(missing_ok=True)
         print(f"deleted group {group}" if existed else f"no group {group}: nothing to delete")
     return status
