@@ -47,7 +47,13 @@ SERVICES: tuple[ServiceEntry, ...] = (
         ("/", "/{version}/{page_id}/messages", "/sandbox/messages"),
         deployed=False,
     ),
-    ServiceEntry("console", 8090, "operator console (development)", ("/",), deployed=False),
+    ServiceEntry(
+        "console",
+        8090,
+        "operator console (loopback by default)",
+        ("/", "/search", "/dead-letters"),
+        deployed=False,
+    ),
 )
 
 BY_NAME = {entry.name: entry for entry in SERVICES}
