@@ -26,6 +26,7 @@ from senders.errors import SendError, TemporarySendError, ThrottledError
 from senders.graph import Answer
 from senders.metrics import SenderMetrics
 from senders.outcomes import Source
+from senders.worker import redriven_at
 
 PAGE = "1001"
 OK = Answer(SendSuccess("u", "m_1"), 0.0)
@@ -305,3 +306,17 @@ async def test_a_kafka_failure_still_stops_the_worker() -> None:
     r.deliverer.emit = broken
     with pytest.raises(KafkaTimeoutError):
         await r.deliverer.deliver(source(command().encode()))
+
+
+@dataclass
+class Record:
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp: int = 1_700_000_000_000
+
+
+def test_a_redriven_record_is_recognized_by_its_header() -> None:
+    assert redriven_at(Record((("hookstream-redrive", b"outbound:0:5"),))) == 1_700_000_000_000
+    assert redriven_at(Record((("other", b"x"),))) == 0
+    assert redriven_at(Record()) == 0
+    without_time = redriven_at(Record((("hookstream-redrive", b"x"),), timestamp=-1))
+    assert without_time >= int(time.time() * 1000) - 60_000  # then: read now
