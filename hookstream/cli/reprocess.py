@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 
 from hookstream.cli._common import note_runner, run_ops
@@ -72,6 +73,10 @@ async def run_processors(settings: Settings, plan: ReplayPlan, timeout_s: float)
     service = ProcessorsService(with_group(settings, plan.group), os.environ)
     warn_if_no_pages(settings, len(service.pages.current().pages))
     stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C: stop the processors, then say so
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
     watcher = asyncio.create_task(watch(settings, plan, stop, timeout_s))
     try:
         await service.run(stop)
