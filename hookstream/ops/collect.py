@@ -1,9 +1,10 @@
 """Collect lag figures from Kafka: which groups, their commits, the end offsets, record times.
 
-Works on real Kafka and on the embedded broker: it uses only `list_consumer_groups`,
-`describe_consumer_groups`, `committed()` through a consumer carrying the group id (never joining
-the group), end offsets, and fetches (aiokafka's admin `list_consumer_group_offsets` cannot decode
-the embedded broker's answer).
+On Apache Kafka (`KafkaSettings.full_protocol`) committed offsets come from the admin's
+`list_consumer_group_offsets`; on the embedded broker, whose answer aiokafka cannot decode,
+through a consumer carrying the group id (never joining the group). Besides: `list_consumer_groups`,
+`describe_consumer_groups` one group per request, end offsets, and fetches for record times. The
+figures are the same on both.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ def pipeline_topic_names(settings: KafkaSettings, names: Sequence[str] = ()) -> 
 
 
 async def describe_groups(admin: AIOKafkaAdminClient, groups: Sequence[str]) -> list[GroupInfo]:
-    """One group per request: the embedded broker garbles a DescribeGroups answer that carries
-    several groups (the second comes back without a name, a third breaks the connection)."""
+    """One group per request, on every broker: aiokafka (0.14) gets a DescribeGroups with several
+    groups wrong on Apache Kafka 4.4 as on the embedded broker (the second group comes back
+    without a name, a third breaks the connection)."""
     infos = []
     for wanted in groups:
         for response in await admin.describe_consumer_groups([wanted]):
@@ -108,6 +110,11 @@ class LagCollector:
         return client
 
     async def commits(self, group: str, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        if self.settings.full_protocol:
+            answer = await self.admin.list_consumer_group_offsets(group, partitions=list(tps))
+            return {
+                tp: meta.offset for tp, meta in answer.items() if tp in tps and meta.offset >= 0
+            }
         client = await self.group_client(group)
         values = await asyncio.gather(*(client.committed(tp) for tp in tps))
         return {tp: v for tp, v in zip(tps, values, strict=True) if v is not None}

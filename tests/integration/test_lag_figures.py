@@ -1,4 +1,5 @@
-"""The lag collector's figures on a known layout, against the embedded broker."""
+"""The lag collector's figures on a known layout, on the session's broker; on Apache Kafka also
+the real mechanisms the embedded broker's workarounds stand in for."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from aiokafka import TopicPartition
 
 from hookstream.cli import main
 from hookstream.ops.collect import LagCollector
+from hookstream.ops.offsets import offsets_for_time
+from hookstream.ops.status import Status
 from hookstream.ops.table import as_json
+from hookstream.ops.tracker import StatusTracker
+from hookstream.runtime.kafka import new_consumer, new_producer
 from hookstream.runtime.settings import KafkaSettings
 from tests.support.ops_rig import commit_as_group, produce_one_per_batch
 
@@ -27,7 +32,7 @@ async def test_exact_lag_in_messages_and_seconds(kafka_settings: KafkaSettings) 
         kafka_settings, group, {TopicPartition(topic, 0): 2, TopicPartition(topic, 1): 3}
     )
     others = [f"{kafka_settings.topic_prefix}sink", f"{kafka_settings.topic_prefix}sender"]
-    for other in others:  # several groups: described one by one (embedded broker defect)
+    for other in others:  # several groups (the embedded broker: described one by one)
         await commit_as_group(kafka_settings, other, {TopicPartition(topic, 0): 6})
     collector = LagCollector(kafka_settings)
     await collector.start()
@@ -81,3 +86,102 @@ async def test_lag_command_prints_the_table_and_json(
     assert await asyncio.to_thread(main, ["lag", "--group", group, "--json"]) == 0
     document = orjson.loads(capsys.readouterr().out)
     assert [(p["partition"], p["lag"]) for p in document["partitions"]] == [(3, 4)]
+
+
+# On Apache Kafka: the real mechanisms the embedded broker's workarounds stand in for.
+
+
+def _needs_full_protocol(settings: KafkaSettings) -> None:
+    if not settings.full_protocol:
+        pytest.skip("needs Apache Kafka (the embedded broker takes the workaround paths)")
+
+
+async def _produce_batched(settings: KafkaSettings, topic: str, layout: dict[int, int]) -> None:
+    """Many records per batch: sends queued before one flush, lingering to fill batches."""
+    producer = new_producer(settings, linger_ms=50)
+    try:
+        await producer.start()
+        stamp = int(time.time() * 1000) - 60_000
+        for partition, count in layout.items():
+            futures = [
+                await producer.send(
+                    topic, b"{}", key=b"k%d" % i, partition=partition, timestamp_ms=stamp + i
+                )
+                for i in range(count)
+            ]
+            await producer.flush()
+            assert len({(await f).offset for f in futures}) == count
+    finally:
+        await producer.stop()
+
+
+async def test_exact_lag_after_multi_record_batches(kafka_settings: KafkaSettings) -> None:
+    _needs_full_protocol(kafka_settings)
+    topic = kafka_settings.topic("inbound")
+    await _produce_batched(kafka_settings, topic, {0: 300, 1: 57})
+    group = f"{kafka_settings.topic_prefix}processors"
+    await commit_as_group(
+        kafka_settings, group, {TopicPartition(topic, 0): 100, TopicPartition(topic, 1): 57}
+    )
+    collector = LagCollector(kafka_settings, topics=["inbound"])
+    await collector.start()
+    try:
+        snapshot = await collector.collect()
+    finally:
+        await collector.close()
+    rows = {r.partition: (r.committed, r.end, r.lag) for r in snapshot.rows if r.group == group}
+    assert rows == {0: (100, 300, 200), 1: (57, 57, 0)}
+
+
+async def test_offsets_for_times_is_answered_by_the_broker(kafka_settings: KafkaSettings) -> None:
+    _needs_full_protocol(kafka_settings)
+    topic = kafka_settings.topic("inbound")
+    start_ms = int(time.time() * 1000) - 600_000
+    await produce_one_per_batch(kafka_settings, topic, {2: 10}, start_ms=start_ms, step_ms=1000)
+    tp = TopicPartition(topic, 2)
+    consumer = new_consumer(kafka_settings, group_id=None)
+    await consumer.start()
+    try:
+        answer = await consumer.offsets_for_times({tp: start_ms + 4500})
+        assert answer[tp] is not None
+        assert (answer[tp].offset, answer[tp].timestamp) == (5, start_ms + 5000)
+        assert await offsets_for_time(consumer, [tp], start_ms + 4500) == {tp: 5}
+        assert await offsets_for_time(consumer, [tp], start_ms + 60_000) == {tp: 10}
+    finally:
+        await consumer.stop()
+
+
+async def test_a_group_that_stopped_committing_is_stop(kafka_settings: KafkaSettings) -> None:
+    """A consumer that leaves its group (stop()) leaves it Empty at once on Apache Kafka, so a
+    group with lag and no member is STOP, not STALL."""
+    _needs_full_protocol(kafka_settings)
+    topic = kafka_settings.topic("outbound")
+    group = f"{kafka_settings.topic_prefix}sender"
+    await produce_one_per_batch(kafka_settings, topic, {0: 3})
+    consumer = new_consumer(kafka_settings, topic, group_id=group, session_timeout_ms=6000)
+    await consumer.start()
+    try:
+        seen = 0
+        while seen < 3:
+            batch = await consumer.getmany(timeout_ms=1000)
+            seen += sum(len(records) for records in batch.values())
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+    await produce_one_per_batch(kafka_settings, topic, {0: 2})  # lag 2 that nobody consumes
+    collector = LagCollector(kafka_settings, topics=["outbound"])
+    tracker = StatusTracker(window_s=0.5)
+    await collector.start()
+    try:
+        first = await collector.collect()
+        tracker.observe(first)
+        await asyncio.sleep(0.6)  # a window of samples, not a timing assertion
+        second = await collector.collect()
+        statuses = tracker.observe(second)
+    finally:
+        await collector.close()
+    described = {g.group: (g.state, g.members) for g in second.groups}
+    assert described[group] == ("Empty", 0)
+    rows = {r.partition: (r.committed, r.lag) for r in second.rows if r.group == group}
+    assert rows[0] == (3, 2)
+    assert statuses[group] == Status.STOP

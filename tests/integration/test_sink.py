@@ -261,7 +261,10 @@ async def committed(kafka: KafkaSettings, group: str) -> int:
     await consumer.start()
     try:
         topic = kafka.topic("analytics")
-        partitions = consumer.partitions_for_topic(topic) or set()
+        # fresh metadata: after start, Apache Kafka's client has none for any topic yet
+        partitions = (await consumer._client.fetch_all_metadata()).partitions_for_topic(
+            topic
+        ) or set()
         offsets = [await consumer.committed(TopicPartition(topic, p)) for p in partitions]
         return sum(o or 0 for o in offsets)
     finally:

@@ -38,5 +38,14 @@ class KafkaSettings:
             linger_ms=env.integer("KAFKA_LINGER_MS", cls.linger_ms),
         )
 
+    @property
+    def full_protocol(self) -> bool:
+        """Whether the broker speaks the whole Kafka protocol (Apache Kafka does), so tools use
+        the normal calls: idempotent producers, committed offsets through the admin API.
+        Idempotence tells: it is off only for a broker that cannot answer InitProducerId, the
+        embedded Tansu broker, whose other defects (DESIGN.md) the tools then work around.
+        Both paths give the same figures."""
+        return self.enable_idempotence
+
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
