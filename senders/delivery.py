@@ -32,7 +32,7 @@ from senders.metrics import SenderMetrics
 from senders.outcomes import Source, dead_letter, dead_lettered_fact, delivery_fact
 from senders.pacing import PageBucket
 from senders.pages import PageGate
-from senders.retry import STALE, GiveUp, RetryPolicy
+from senders.retry import STALE, GiveUp, Retry, RetryPolicy
 
 log = get_logger("sender")
 
@@ -311,6 +311,12 @@ class Deliverer:
             self.rng,
             exc.retry_after or 0.0,
         )
+        pause = step.delay_s if isinstance(step, Retry) else exc.retry_after or 0.0
+        if exc.throttled:  # the whole page waits (its bucket), and sends slower afterwards
+            bucket.throttled(self.clock(), pause)
+            self.metrics.page_rate.labels(page_id).set(bucket.rate)
+        elif exc.retry_after:  # Meta asked the page to wait: its other commands wait as well
+            bucket.pause(self.clock(), exc.retry_after)
         if isinstance(step, GiveUp):
             exc.reason = step.reason
             raise exc
@@ -325,13 +331,8 @@ class Deliverer:
                 )
             ]
         )
-        if exc.throttled:  # the whole page waits (its bucket), and sends slower afterwards
-            bucket.throttled(self.clock(), step.delay_s)
-            self.metrics.page_rate.labels(page_id).set(bucket.rate)
-            return
-        if exc.retry_after:  # Meta asked the page to wait: its other commands wait as well
-            bucket.pause(self.clock(), exc.retry_after)
-        await self.sleep(step.delay_s)
+        if not exc.throttled:  # a throttled call waits on its page's bucket
+            await self.sleep(step.delay_s)
 
     async def _hold(self, attempt: Attempt, exc: SendError) -> None:
         page_id = attempt.page.page_id

@@ -197,6 +197,17 @@ async def test_a_throttled_page_waits_for_the_time_meta_gives() -> None:
     assert bucket.rate < bucket.max_rate  # and it sends slower afterwards
 
 
+async def test_a_page_blocked_beyond_the_budget_is_not_called_again_meanwhile() -> None:
+    def script(_elapsed: float, _body: dict[str, Any]) -> Answer | BaseException:
+        return ThrottledError("(#32) limit", code=32, retry_after=1200.0)  # 20 minutes
+
+    r = rig(script)
+    assert await r.deliverer.deliver(source(command(1).encode(), offset=1))
+    assert await r.deliverer.deliver(source(command(2).encode(), offset=2))
+    assert len(r.api.calls) == 1  # the second one never called the blocked page
+    assert [d.reason for d in r.dead_letters()] == ["retries_exhausted", "stale"]
+
+
 async def test_a_reply_older_than_the_age_limit_is_stale_and_not_sent() -> None:
     r = rig(down_for(0.0), max_reply_age_s=900.0)
     assert await r.deliverer.deliver(source(command(age_s=1000.0).encode()))
