@@ -1,7 +1,8 @@
 """`hookstream processors`: the faust-streaming processors, /healthz and /metrics on --port.
 
-`--as GROUP` runs them as another consumer group (after `hookstream replay --as GROUP ...`), on
-a free port unless --port is given; beside `hookstream up` they take its settings and pages.
+`--as GROUP` runs them as another consumer group (after `hookstream replay --as GROUP ...`).
+Without --port: 6066, or a free port when that one is taken (the log line says which); beside
+`hookstream up` they take its settings and pages.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = commands.add_parser("processors", help="process inbound events into replies + facts")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
-        "--port", type=int, default=None, help=f"port (default {DEFAULT_PORT}; with --as: free)"
+        "--port", type=int, default=None, help=f"port (default {DEFAULT_PORT}, or a free one)"
     )
     parser.add_argument(
         "--as",
@@ -47,12 +48,11 @@ def with_group(settings: Settings, group: str | None) -> Settings:
     )
 
 
-def listen_port(host: str, port: int | None, as_group: str | None) -> int:
+def listen_port(host: str, port: int | None) -> int:
+    """--port, else 6066, else (taken, e.g. by the stack's processors) a free one."""
     if port is not None:
         return port
-    if as_group and port_open(host, DEFAULT_PORT):
-        return free_port(host)
-    return DEFAULT_PORT
+    return free_port(host) if port_open(host, DEFAULT_PORT) else DEFAULT_PORT
 
 
 def no_pages_warning(pages_file: Path | None, cwd: Path) -> str:
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from processors.runner import ProcessorsService  # faust is heavy: import only when used
 
     settings = with_group(settings, args.as_group)
-    port = listen_port(args.host, args.port, args.as_group)
+    port = listen_port(args.host, args.port)
     if args.as_group:
         note_runner(settings.state_dir, args.as_group)
 

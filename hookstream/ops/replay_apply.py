@@ -151,11 +151,15 @@ async def _incomplete(
 
 async def execute(settings: KafkaSettings, plan: ReplayPlan, state_dir: Path | None = None) -> None:
     """Record the plan, then commit the targets for the (stopped) group."""
+    if not plan.partitions:
+        raise OpsError(f"the plan for group {plan.group} has no partition: nothing to apply")
     await refuse_if_live(settings, plan.group)
     await ensure_topics(settings, [TopicSpec(BOUNDS_TOPIC, {"cleanup.policy": "compact"})])
     committer = new_consumer(settings, group_id=plan.group)
     await committer.start()
     try:
+        first = TopicPartition(plan.topic, plan.partitions[0].partition)
+        await committer.committed(first)  # the group's coordinator answers
         producer = await start_producer(settings)  # fails here on a broker without idempotence
         try:
             if state_dir is not None:
