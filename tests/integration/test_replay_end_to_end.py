@@ -83,6 +83,7 @@ def replay(env: dict[str, str], group: str, *extra: str) -> str:
     return done.stdout
 
 
+@pytest.mark.embedded_default  # the whole pipeline on the embedded default, too
 async def test_replaying_inbound_replans_but_sends_and_counts_nothing_twice(
     kafka_settings: KafkaSettings,
     chdb_url: str,

@@ -17,7 +17,7 @@ from tests.conftest import TEST_SECRET
 from tests.support.http import serve
 from tests.support.kafka import read_topic
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.embedded_default]
 
 
 async def test_simulated_traffic_is_accepted_and_every_event_lands(settings: Settings) -> None:
