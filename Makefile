@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint unit integration bench bench-ingress bench-processors bench-sender bench-sink bench-e2e rules-check clean schema docs
+.PHONY: up test lint unit integration bench bench-ingress bench-processors bench-sender bench-sink bench-e2e rules-check clean schema docs chaos
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "needs $(PYTHON)"; exit 1; }
@@ -46,6 +46,11 @@ integration: $(STAMP)
 FUZZ_CASES ?= 20000
 fuzz: $(STAMP)
 	HOOKSTREAM_FUZZ_CASES=$(FUZZ_CASES) $(BIN)/python -m pytest -s tests/integration/test_ingress_fuzz.py
+
+# kill -9 of random services under webhook load, exactly counted (knobs: CHAOS_DURATION_S,
+# CHAOS_KILL_EVERY_S, CHAOS_RATE, CHAOS_SEED); the short version runs in `make test`
+chaos: $(STAMP)
+	CHAOS_DURATION_S=$${CHAOS_DURATION_S:-300} $(BIN)/python -m pytest -s -p no:cacheprovider -o timeout=0 tests/integration/test_service_kills.py -k chaos
 
 bench: bench-ingress bench-processors bench-sender bench-sink bench-e2e
 
