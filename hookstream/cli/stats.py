@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import orjson
 
+from hookstream.cli._common import stack_of
 from hookstream.runtime.clickhouse import (
     ClickHouseTarget,
     ClickHouseUnavailable,
@@ -77,9 +78,18 @@ def _clock(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def describe_window(args: argparse.Namespace, rng: StatsRange) -> str:
+def since_stack_start(rng: StatsRange, started_at_ms: int) -> StatsRange:
+    """The embedded broker starts empty: by default, count only what this stack saw (pure)."""
+    if started_at_ms <= rng.from_ms or started_at_ms >= rng.to_ms:
+        return rng
+    return StatsRange(started_at_ms, rng.to_ms, rng.page_id)
+
+
+def describe_window(args: argparse.Namespace, rng: StatsRange, started: bool = False) -> str:
     """The window in words: `last 10m (...)` or the explicit range (pure)."""
     span = f"{_clock(rng.from_ms)} to {_clock(rng.to_ms)} UTC"
+    if started:
+        return f"since this stack started ({span}; --since or --from for earlier runs)"
     if not args.from_ and args.to == "now":
         return f"last {getattr(args, 'since', None) or DEFAULT_SINCE} ({span})"
     return span
@@ -89,7 +99,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = commands.add_parser("stats", help="headline analytics numbers from ClickHouse")
     parser.add_argument(
         "--since",
-        default=DEFAULT_SINCE,
+        default=None,
         help=f"the window: a duration ago like 10m/2h/7d (default {DEFAULT_SINCE})",
     )
     parser.add_argument(
@@ -155,13 +165,18 @@ def fetch(target: ClickHouseTarget, sink_url: str, rng: StatsRange) -> dict[str,
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     target = parse_clickhouse_url(settings.sink.clickhouse_url)
+    stack = stack_of(args)
     try:
         rng = stats_range(args, int(time.time() * 1000))
+        windowed = rng
+        explicit = args.from_ or getattr(args, "since", None)
+        if stack is not None and stack.broker == "embedded" and not explicit:
+            rng = since_stack_start(rng, stack.started_at_ms)
         stats = fetch(target, args.sink_url or settings.sink.query_url, rng)
     except (argparse.ArgumentTypeError, StatsUnavailable, ClickHouseUnavailable) as exc:
         print(f"hookstream stats: {exc}", file=sys.stderr)
         return 1
-    window = describe_window(args, rng)
+    window = describe_window(args, rng, started=rng != windowed)
     if args.json:
         print(orjson.dumps({**stats, "window": window}, option=orjson.OPT_INDENT_2).decode())
         return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ class StackFile:
     pid: int = 0  # of `hookstream up`
     host: str = "127.0.0.1"
     partitions: int = 8
+    started_at_ms: int = 0  # when the stack file was written (its services were listening)
 
     def url(self, service: str, path: str = "") -> str | None:
         """`http://host:port<path>` of one of the stack's services, None if it has none."""
@@ -102,6 +104,7 @@ class StackFile:
             pid=int(raw.get("pid", 0)),
             host=str(raw.get("host", "127.0.0.1")),
             partitions=int(raw.get("partitions", 8)),
+            started_at_ms=int(raw.get("started_at_ms", 0)),
         )
 
 
@@ -130,6 +133,7 @@ def write(
     pid: int | None = None,
     host: str = "127.0.0.1",
     partitions: int = 8,
+    started_at_ms: int | None = None,
 ) -> StackFile:
     """Write `<state_dir>/stack.json` atomically (paths made absolute); pid defaults to ours."""
     state_dir = Path(state_dir)
@@ -146,6 +150,7 @@ def write(
         pid=os.getpid() if pid is None else pid,
         host=host,
         partitions=partitions,
+        started_at_ms=int(time.time() * 1000) if started_at_ms is None else started_at_ms,
     )
     target = path_in(state_dir)
     temporary = target.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")

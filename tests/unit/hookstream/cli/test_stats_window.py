@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from hookstream.cli.stats import describe_window, stats_range
+from hookstream.cli.stats import describe_window, since_stack_start, stats_range
 
 NOW = 1_767_225_600_000 + 3_600_000  # 2026-01-01T01:00:00Z
 
@@ -35,3 +35,15 @@ def test_since_and_explicit_range() -> None:
 def test_since_must_be_a_duration() -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="--since takes a duration"):
         stats_range(args(since="yesterday"), NOW)
+
+
+def test_beside_a_fresh_embedded_stack_the_window_starts_with_it() -> None:
+    rng = stats_range(args(since=""), NOW)
+    started = NOW - 120_000
+    fresh = since_stack_start(rng, started)
+    assert (fresh.from_ms, fresh.to_ms) == (started, NOW)
+    assert describe_window(args(since=""), fresh, started=True).startswith(
+        "since this stack started (2026-01-01 00:58:00 to 2026-01-01 01:00:00 UTC"
+    )
+    assert since_stack_start(rng, NOW - 3_600_000) == rng  # started before the window
+    assert since_stack_start(rng, 0) == rng  # unknown start
