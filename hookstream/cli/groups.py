@@ -11,6 +11,8 @@ import asyncio
 import sys
 
 from hookstream.cli._common import runner_exited, runner_file, stack_of
+from hookstream.cli.lag import stack_services
+from hookstream.embedded.stack_file import StackFile
 from hookstream.ops.errors import OpsError
 from hookstream.ops.groups import delete_group
 from hookstream.ops.replay_apply import plan_file
@@ -30,14 +32,29 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.set_defaults(run=run)
 
 
+def running_services(settings: Settings, stack: StackFile | None) -> dict[str, str]:
+    """The groups of the stack's services that are running (their port answers)."""
+    return {
+        group: f"the stack's {service} (running on port {port})"
+        for group, (service, port, listening) in stack_services(settings, stack).items()
+        if listening
+    }
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     stack = stack_of(args)
     # The embedded broker keeps stopped members listed: check them by joining once.
     probe = (stack is not None and stack.broker == "embedded") or not (
         settings.kafka.enable_idempotence
     )
+    running = running_services(settings, stack)
     status = 0
     for group in args.group:
+        if group in running:
+            print(f"hookstream groups: {group} is the group of {running[group]}; refusing to "
+                  "delete it (stop the stack first)", file=sys.stderr)  # fmt: skip
+            status = 1
+            continue
         try:
             stale = args.force or runner_exited(settings.state_dir, group)
             existed = asyncio.run(

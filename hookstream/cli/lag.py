@@ -58,13 +58,22 @@ def stopped_services(
         for group in groups
         if runner_exited(settings.state_dir, group)
     }
-    if stack is None:
-        return stopped
-    for group, service in service_groups(settings).items():
-        port = stack.ports.get(service)
-        if port and not port_open(stack.host, port):
+    for group, (service, port, listening) in stack_services(settings, stack).items():
+        if not listening:
             stopped[group] = f"the stack's {service} does not answer on port {port}"
     return stopped
+
+
+def stack_services(settings: Settings, stack: StackFile | None) -> dict[str, tuple[str, int, bool]]:
+    """group -> (the stack service consuming it, its port, whether it listens)."""
+    if stack is None:
+        return {}
+    found = {}
+    for group, service in service_groups(settings).items():
+        port = stack.ports.get(service)
+        if port:
+            found[group] = (service, port, port_open(stack.host, port))
+    return found
 
 
 async def show(args: argparse.Namespace, settings: Settings) -> None:
