@@ -6,6 +6,7 @@ delivery watermarks, the ids seen within the dedupe window and the rate limiter'
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,6 +19,7 @@ STATE_VERSION = 1
 HISTORY_TEXT_CHARS = 500
 # Kinds with which the user opens (or renews) Meta's 24-hour standard messaging window.
 WINDOW_OPENING_KINDS = frozenset({"message", "postback", "referral", "message_edit", "optin"})
+_INT, _DICT = {int}, {dict}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,25 +64,55 @@ def _ms_or_none(value: object) -> int | None:
     return value if _is_ms(value) else None  # type: ignore[return-value]
 
 
-def _history_item(item: object) -> bool:
-    return (
-        isinstance(item, dict)
-        and all(isinstance(item.get(k), str) for k in ("event_id", "kind", "direction", "text"))
-        and _is_ms(item.get("time_ms"))
+def _all_ms(values: Collection[Any]) -> bool:
+    """Every value an epoch ms: the usual case checked in a few C calls (this runs for every
+    conversation a batch loads)."""
+    return not values or (
+        set(map(type, values)) == _INT and min(values) >= 0 and max(values) <= MAX_EPOCH_MS
     )
+
+
+def _history(value: object) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, list):
+        return ()
+    if set(map(type, value)) <= _DICT:
+        return tuple(value)
+    return tuple(item for item in value if type(item) is dict)
+
+
+def _seen(value: object) -> dict[str, int]:
+    if not isinstance(value, dict):
+        return {}
+    if _all_ms(value.values()):
+        return value
+    return {k: t for k, t in value.items() if _is_ms(t)}
+
+
+def _recent(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(value) if _all_ms(value) else tuple(t for t in value if _is_ms(t))
 
 
 def _from_dict(data: dict[str, Any]) -> ConversationState:
-    """The state with every field of the wrong shape or out of range left out."""
-    history, seen, recent = data.get("history"), data.get("seen"), data.get("recent")
+    """The state with every field of the wrong shape or out of range left out (history items
+    are only required to be objects: their readers take each field with a default)."""
     return ConversationState(
-        history=tuple(h for h in history if _history_item(h)) if isinstance(history, list) else (),
+        history=_history(data.get("history")),
         last_inbound_ms=_ms_or_none(data.get("last_inbound_ms")),
         read_watermark_ms=_ms_or_none(data.get("read_watermark_ms")),
         delivery_watermark_ms=_ms_or_none(data.get("delivery_watermark_ms")),
-        seen={k: t for k, t in seen.items() if _is_ms(t)} if isinstance(seen, dict) else {},
-        recent_replies_ms=tuple(t for t in recent if _is_ms(t)) if isinstance(recent, list) else (),
+        seen=_seen(data.get("seen")),
+        recent_replies_ms=_recent(data.get("recent")),
     )
+
+
+def _encodes(value: object) -> bool:
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        return False
+    return True
 
 
 def sanitized(state: ConversationState) -> ConversationState:
@@ -88,7 +120,7 @@ def sanitized(state: ConversationState) -> ConversationState:
     orjson's 64-bit integers) cannot hold."""
     return _from_dict(
         {
-            "history": [dict(h) for h in state.history if isinstance(h, dict)],
+            "history": [h for h in state.history if isinstance(h, dict) and _encodes(h)],
             "last_inbound_ms": state.last_inbound_ms,
             "read_watermark_ms": state.read_watermark_ms,
             "delivery_watermark_ms": state.delivery_watermark_ms,

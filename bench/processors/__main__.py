@@ -4,18 +4,21 @@
     .venv/bin/python -m bench.processors --events 200000   # the full run (5k conversations)
 
 Both read the same preloaded `inbound` topic (own consumer group each), one after the other in
-this process on one embedded broker; each figure counts from its first event to its last.
+this process on one embedded broker, in `--rounds` interleaved pairs (the median ratio is the
+figure: one pair alone swings by half on a shared machine); each figure counts from its first
+event to its last.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from bench.processors.runs import passthrough_rate, preload, processors_rate
+from bench.processors.runs import Clock, passthrough_rate, preload, processors_rate
 from hookstream.embedded.tansu import EmbeddedBroker
 from hookstream.runtime.kafka import ensure_topics
 from hookstream.runtime.settings import KafkaSettings, ProcessorSettings, Settings
@@ -29,6 +32,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--batch", type=int, default=1000, help="take_events batch size")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved pairs of runs")
     return parser.parse_args()
 
 
@@ -60,11 +64,28 @@ async def bench(args: argparse.Namespace, bootstrap: str, state_dir: Path) -> No
         f"{args.partitions} partitions) in {time.perf_counter() - started:.1f}s",
         flush=True,
     )
-    base = await passthrough_rate(settings, args.events)
-    print(f"pass-through faust agent : {base:8.0f} events/s", flush=True)
-    rate = await processors_rate(settings, args.events)
-    print(f"processors (one worker)  : {rate:8.0f} events/s", flush=True)
-    print(f"ratio processors / pass-through: {rate / base:.2f} (target >= 0.8)")
+    ratios, cpu_ratios = [], []
+    for round_ in range(args.rounds):  # interleaved: a shared machine's load drifts
+        base = await passthrough_rate(settings, args.events, round_)
+        show(round_, "pass-through faust agent", base)
+        run = await processors_rate(settings, args.events, round_)
+        show(round_, "processors (one worker)", run)
+        ratios.append(run.rate / base.rate)
+        cpu_ratios.append(run.cpu_rate / base.cpu_rate)
+        print(f"round {round_ + 1} ratio: {ratios[-1]:.2f} (by CPU {cpu_ratios[-1]:.2f})")
+    print(
+        f"ratio processors / pass-through: median {statistics.median(ratios):.2f} "
+        f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.8); by CPU "
+        f"median {statistics.median(cpu_ratios):.2f} ({', '.join(f'{r:.2f}' for r in cpu_ratios)})"
+    )
+
+
+def show(round_: int, what: str, clock: Clock) -> None:
+    print(
+        f"round {round_ + 1} {what:25}: {clock.rate:8.0f} events/s "
+        f"({clock.cpu_rate:8.0f} per CPU second)",
+        flush=True,
+    )
 
 
 def main() -> None:

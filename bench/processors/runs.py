@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import faust
@@ -63,11 +63,15 @@ class Clock:
     last: float = 0.0
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
+    cpu_first: float = 0.0
+    cpu_last: float = 0.0
+
     def count(self, n: int) -> None:
-        now = time.perf_counter()
-        self.first = self.first or now
+        now, cpu = time.perf_counter(), time.process_time()
+        if not self.first:
+            self.first, self.cpu_first = now, cpu
         self.seen += n
-        self.last = now
+        self.last, self.cpu_last = now, cpu
         if self.seen >= self.expected:
             self.done.set()
 
@@ -75,24 +79,30 @@ class Clock:
     def rate(self) -> float:
         return self.seen / max(self.last - self.first, 1e-9)
 
+    @property
+    def cpu_rate(self) -> float:
+        """Events per second of this process's CPU: what one worker costs, whatever else runs
+        on the machine (the broker is another process)."""
+        return self.seen / max(self.cpu_last - self.cpu_first, 1e-9)
 
-async def run_app(app: faust.App, clock: Clock, timeout_s: float) -> float:
+
+async def run_app(app: faust.App, clock: Clock, timeout_s: float) -> Clock:
     await app.start()
     try:
         await asyncio.wait_for(clock.done.wait(), timeout_s)
     finally:
         await app.stop()
-    return clock.rate
+    return clock
 
 
-async def passthrough_rate(settings: Settings, events: int) -> float:
+async def passthrough_rate(settings: Settings, events: int, round_: int = 0) -> Clock:
     """The baseline: the usual faust agent, one forwarded record per event."""
-    app = faust_app(settings, app_id=settings.kafka.topic("bench-passthrough"))
+    app = faust_app(settings, app_id=settings.kafka.topic(f"bench-passthrough-{round_}"))
     source = app.topic(settings.kafka.topic("inbound"), schema=raw_schema())
     sink = app.topic(settings.kafka.topic("bench-passthrough-out"), schema=raw_schema())
     clock = Clock(events)
 
-    async def forward(stream: StreamT) -> None:
+    async def forward(stream: StreamT[bytes]) -> None:
         async for key, value in stream.items():
             await sink.send(key=key, value=value)
             clock.count(1)
@@ -104,14 +114,19 @@ async def passthrough_rate(settings: Settings, events: int) -> float:
 class CountingApp(ProcessorsApp):
     clock: Clock
 
-    async def handle(self, events: Sequence[EventT]) -> None:
+    async def handle(self, events: Sequence[EventT[bytes]]) -> None:
         await super().handle(events)
         self.clock.count(len(events))
 
 
-async def processors_rate(settings: Settings, events: int) -> float:
+async def processors_rate(settings: Settings, events: int, round_: int = 0) -> Clock:
+    group = settings.kafka.topic(f"bench-processors-{round_}")  # a fresh group reads it all
+    settings = replace(settings, processors=replace(settings.processors, app_id=group))
     pages = PagesWatcher(settings.pages_file, {})
     processor = Processor(settings.processors, pages.current)
     runtime = CountingApp(settings, BatchProcessor(processor, ProcessorMetrics.create()))
     runtime.clock = Clock(events)
-    return await run_app(runtime.app, runtime.clock, timeout_s=events / 200 + 60)
+    try:
+        return await run_app(runtime.app, runtime.clock, timeout_s=events / 200 + 60)
+    finally:
+        runtime.close(crashed=False)

@@ -221,6 +221,39 @@ async def test_malformed_and_refused_records_go_to_the_dlq_and_the_rest_goes_in(
     assert scalar(ch, "SELECT count() FROM hookstream.messages WHERE page_id = 'p-bad'") == 5
 
 
+async def test_facts_with_times_no_column_holds_never_stall_the_sink(
+    kafka_settings: KafkaSettings,
+    chdb_url: str,
+    ch: Client,
+) -> None:
+    """A time of -2**63 used to fail the batch's "already stored?" query on every retry, so one
+    fact stopped the sink for good; now such a fact is refused at the insert, alone."""
+    good = [message(i, "p-ts") for i in range(4)]
+    extreme = [
+        replace(message(90, "p-ts"), received_at_ms=-(2**63)),
+        replace(message(91, "p-ts"), received_at_ms=2**64 - 1, event_time_ms=2**64 - 1),
+    ]
+    await produce(kafka_settings, encoded(good[:2] + extreme + good[2:]))
+    async with running_sink(sink_settings(kafka_settings, chdb_url)):
+        await poll(
+            lambda: (
+                scalar(ch, "SELECT count() FROM hookstream.messages WHERE page_id = 'p-ts'") >= 4
+            ),
+            what="the good rows",
+        )
+        letters = await read_topic(kafka_settings, "dlq", expected=1)
+    ids = {
+        row[0]
+        for row in ch.query(
+            "SELECT fact_id FROM hookstream.messages WHERE page_id = 'p-ts'"
+        ).result_rows
+    }
+    assert {f.fact_id for f in good} <= ids
+    refused = {decode_fact(decode_dead_letter(r.value).original_bytes()).fact_id for r in letters}
+    assert refused and refused <= {f.fact_id for f in extreme}
+    assert refused.isdisjoint(ids)
+
+
 class _Record:
     def __init__(self, topic: str, consumed: object) -> None:
         self.topic = topic

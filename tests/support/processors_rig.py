@@ -55,6 +55,29 @@ def service_env(kafka: KafkaSettings, tmp: Path) -> dict[str, str]:
     }
 
 
+CRASH_TEXT = "CRASH-THE-WORKER"
+# `python -c CRASHING_WORKER processors ...`: the processors CLI with one planted fault, a worker
+# that dies (os._exit, as if killed by the record) when it processes a message with CRASH_TEXT.
+CRASHING_WORKER = "from tests.support.processors_rig import crashing_main; crashing_main()"
+
+
+def crashing_main() -> None:
+    import os
+
+    from hookstream.cli import main
+    from processors.core import Processor
+
+    process = Processor.process
+
+    async def crash_on_poison(self: Processor, state: Any, message: Any, now_ms: int) -> Any:
+        if CRASH_TEXT in message.text:
+            os._exit(70)
+        return await process(self, state, message, now_ms)
+
+    Processor.process = crash_on_poison  # type: ignore[method-assign]
+    sys.exit(main(sys.argv[1:]))
+
+
 @dataclass
 class Service:
     name: str
@@ -63,13 +86,13 @@ class Service:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    launcher: tuple[str, ...] = ("-m", "hookstream")  # CRASHING_WORKER: ("-c", CRASHING_WORKER)
 
     def start(self) -> Service:
         self.starts += 1
         argv = [
             sys.executable,
-            "-m",
-            "hookstream",
+            *self.launcher,
             self.name.split("-")[0],
             "--host",
             "127.0.0.1",
@@ -110,6 +133,16 @@ class Service:
             if line.startswith(line_start):
                 return float(line.rsplit(" ", 1)[1])
         return None
+
+    async def exited(self, timeout_s: float = 90.0) -> int:
+        """The exit code, once the process ended by itself; AssertionError at the deadline."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout_s
+        while (code := self.process.poll()) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} still running after {timeout_s}s")
+            await asyncio.sleep(0.2)
+        return code
 
     def kill(self) -> None:
         assert self.process is not None
