@@ -198,15 +198,21 @@ def _zombie(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
-def state_dir_from(environ: Mapping[str, str]) -> Path:
+def candidates(environ: Mapping[str, str], cwd: Path) -> list[Path]:
+    """Where to look: HOOKSTREAM_STATE_DIR, else `.hookstream` in the cwd and its parents (a
+    tool run from a subdirectory of where `hookstream up` runs finds it too)."""
     configured = environ.get("HOOKSTREAM_STATE_DIR", "").strip()
-    return Path(configured) if configured else DEFAULT_STATE_DIR
+    if configured:
+        return [path_in(Path(configured))]
+    return [path_in(folder / DEFAULT_STATE_DIR) for folder in (cwd, *cwd.parents)]
 
 
-def find(environ: Mapping[str, str] | None = None) -> StackFile | None:
-    """The live stack: `<state_dir>/stack.json` (HOOKSTREAM_STATE_DIR or `.hookstream` in the
-    cwd), None if there is none or the `hookstream up` that wrote it is gone."""
-    stack = read(path_in(state_dir_from(os.environ if environ is None else environ)))
-    if stack is None or not pid_alive(stack.pid):
-        return None
-    return stack
+def find(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> StackFile | None:
+    """The live stack: the first `stack.json` found (see `candidates`) whose `hookstream up`
+    is still alive; None if there is none."""
+    values = os.environ if environ is None else environ
+    for path in candidates(values, Path.cwd() if cwd is None else cwd):
+        stack = read(path)
+        if stack is not None and pid_alive(stack.pid):
+            return stack
+    return None

@@ -78,3 +78,12 @@ def test_remove_only_own_file(tmp_path: Path) -> None:
     stack_file.remove(tmp_path, pid=os.getpid())
     assert not stack_file.path_in(tmp_path).exists()
     stack_file.remove(tmp_path)  # already gone: fine
+
+
+def test_found_from_a_subdirectory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_demo(tmp_path / ".hookstream")
+    deeper = tmp_path / "docs" / "notes"
+    deeper.mkdir(parents=True)
+    monkeypatch.chdir(deeper)
+    found = stack_file.find({})
+    assert found is not None and found.state_dir == tmp_path / ".hookstream"
