@@ -95,6 +95,16 @@ class BodyRead:
         """The body is complete: the clock stops (the bytes stay counted until `end`)."""
         self.guard.reading.pop(self, None)
 
+    def last(self, size: int) -> None:
+        """`took(size)` and `body_done()` in one call: the common body, one chunk."""
+        if self.expired:
+            raise BodyTimeout("the body did not arrive within the body-read timeout")
+        if self.held + size > self.guard.small_body_bytes:
+            self.took(size)
+        else:
+            self.held += size
+        self.guard.reading.pop(self, None)
+
 
 class BodyGuard:
     def __init__(

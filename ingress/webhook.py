@@ -28,7 +28,8 @@ from ingress.guard import CLOSE, BodyGuard, BodyRead, busy, busy_headers, respon
 from ingress.metrics import IngressMetrics
 from ingress.publisher import KafkaPublisher
 from ingress.signature import verify_signature
-from ingress.splitter import parse_body, shallow, split
+from ingress.splitter import parse_body, split
+from schemas.envelope import MAX_RAW_DEPTH
 
 log = get_logger("ingress")
 
@@ -123,7 +124,7 @@ class WebhookHandler:
             parse_body(body),
             int(time.time() * 1000),
             request_id,
-            depth_checked=shallow(body),
+            depth_checked=body.count(b"{") + body.count(b"[") < MAX_RAW_DEPTH,  # shallow()
             max_events=self.settings.max_events,
         )
         await self.publisher.publish(
@@ -169,30 +170,68 @@ def request_id_from(header: bytes) -> str:
 async def read_limited(
     headers: dict[bytes, bytes], receive: Receive, limit: int, read: BodyRead | None = None
 ) -> bytes:
-    """The whole body, at most `limit` bytes; counted by `read` (bytes in flight, timeout)."""
+    """The whole body, at most `limit` bytes; counted by `read` (bytes in flight, timeout).
+    A body over the limit by at most another `limit` bytes is read to its end and dropped
+    before the 413, so the client reads the answer on a connection that stays usable; a
+    larger one is answered at once and its connection closed."""
     declared = headers.get(b"content-length", b"")
     if declared.isdigit() and (len(declared) > 12 or int(declared) > limit):
-        raise BodyTooLarge(
+        too_large = BodyTooLarge(
             f"body of {client_value(declared, 20)} bytes exceeds the {limit}-byte limit"
         )
-    chunks, size, more = [], 0, True
-    while more:
-        message = await receive()
+        if len(declared) <= 12 and int(declared) <= 2 * limit:
+            await _drain(receive, read, 2 * limit)
+        raise too_large
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body: bytes = message.get("body", b"")  # the common case: one chunk, all of it
+        if len(body) <= limit:
+            if read is not None:
+                read.last(len(body))
+            return body
+        if read is not None:
+            read.body_done()
+        raise BodyTooLarge(f"body exceeds the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
         if message["type"] == "http.disconnect":
             if read is not None and read.expired:
                 raise BodyTimeout("the body did not arrive within the body-read timeout")
             raise IngressError("client disconnected before the body was complete")
         chunk = message.get("body", b"")
+        more = message.get("more_body", False)
         size += len(chunk)
         if size > limit:
+            chunks.clear()
+            if more:
+                await _drain(receive, read, limit)
+            elif read is not None:
+                read.body_done()
             raise BodyTooLarge(f"body exceeds the {limit}-byte limit")
         if read is not None:
             read.took(len(chunk))
         chunks.append(chunk)
-        more = message.get("more_body", False)
+        if not more:
+            break
+        message = await receive()
     if read is not None:
         read.body_done()
     return b"".join(chunks)
+
+
+async def _drain(receive: Receive, read: BodyRead | None, budget: int) -> None:
+    """Read and drop the rest of a body, at most `budget` bytes (within the body timeout);
+    the body counts as done only if its end came."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] == "http.disconnect" or (read is not None and read.expired):
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            if read is not None:
+                read.body_done()
+            return
 
 
 class WebhookRouter:

@@ -144,10 +144,11 @@ def encode_envelope(fields: dict[str, Any], *, depth_checked: bool = False) -> b
     try:
         return orjson.dumps(fields)
     except orjson.JSONEncodeError as exc:
-        raise _rejection(str(exc)) from None
+        raise envelope_rejection(str(exc)) from None
 
 
-def _rejection(problem: str) -> EnvelopeRejected:
+def envelope_rejection(problem: str) -> EnvelopeRejected:
+    """The rejection for orjson's encode error message `problem`."""
     if "Recursion limit" in problem:
         return TooDeeplyNested(f"the event nests too deeply to encode ({problem})")
     if "Integer exceeds" in problem:
