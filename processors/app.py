@@ -186,6 +186,17 @@ class ProcessorsApp:
         self.batches += 1
         self.batch.metrics.batch_seconds.observe(time.perf_counter() - started)
 
+    def leave_on_stop(self) -> None:
+        """A clean stop (SIGTERM) leaves the group, as a dynamic member would: an operator's
+        next step (`hookstream replay --execute` refuses while the group has members) need not
+        wait out the session. Only a killed or crashed worker stays a member until it is
+        restarted (and handed its partitions back at once) or its session times out."""
+        thread = getattr(self.app.consumer, "_thread", None)
+        consumer = getattr(thread, "_consumer", None)
+        coordinator = getattr(consumer, "_coordinator", None)
+        if coordinator is not None and hasattr(coordinator, "_group_instance_id"):
+            coordinator._group_instance_id = None  # aiokafka then sends LeaveGroup on close
+
     def close(self, crashed: bool) -> None:
         """After the app stopped: a clean stop leaves nothing in progress; a crash keeps the
         marker for the next start of this slot. Either way the slot is free again."""

@@ -74,6 +74,8 @@ class ProcessorsService:
             )
         finally:
             watcher.cancel()
+            if app.crash_reason is None:
+                self.runtime.leave_on_stop()
             await app.stop()
             self.runtime.close(crashed=app.crash_reason is not None)
             await self.http.aclose()
