@@ -34,6 +34,9 @@ from hookstream.runtime.settings import Settings
 
 log = get_logger("up")
 
+# The demo pages file of this checkout: found wherever `hookstream up` is started from.
+_DEMO_PAGES = Path(__file__).resolve().parents[2] / "deploy" / "pages.example.yaml"
+
 # Development defaults, used only by `hookstream up` and only where the environment sets nothing.
 DEV_DEFAULTS = {
     "HOOKSTREAM_APP_SECRETS": "dev-app-secret",
@@ -41,7 +44,9 @@ DEV_DEFAULTS = {
     "HOOKSTREAM_API_KEY": "dev-api-key",
     "KAFKA_ENABLE_IDEMPOTENCE": "false",
     # The demo pages file and its tokens, known to both the sandbox and the sender.
-    "HOOKSTREAM_PAGES_FILE": "deploy/pages.example.yaml",
+    "HOOKSTREAM_PAGES_FILE": str(
+        _DEMO_PAGES if _DEMO_PAGES.exists() else "deploy/pages.example.yaml"
+    ),
     "PAGE_1001_TOKEN": "dev-page-1001-token",
     "PAGE_IG_TOKEN": "dev-page-ig-token",
 }
