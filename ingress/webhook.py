@@ -111,8 +111,13 @@ class WebhookHandler:
             raise UnsupportedMediaType(
                 f"content type must be application/json, got {client_value(content_type, 100)}"
             )
-        body = await read_limited(headers, receive, self.settings.max_body_bytes, read)
         sha256, sha1 = headers.get(b"x-hub-signature-256"), headers.get(b"x-hub-signature")
+        if not sha256 and not (sha1 and self.settings.allow_sha1_signature):
+            declared = headers.get(b"content-length", b"")
+            if not declared.isdigit() or int(declared[:12]) > read.guard.small_body_bytes:
+                # No signature that could verify: a big body is refused before it is read.
+                verify_signature(b"", None, _text(sha1), (), self.settings.allow_sha1_signature)
+        body = await read_limited(headers, receive, self.settings.max_body_bytes, read)
         verify_signature(
             body,
             sha256.decode("latin-1") if sha256 else None,
@@ -156,6 +161,10 @@ class WebhookHandler:
         detail = client_value(str(exc), 300)
         event(log, "webhook_rejected", logging.WARNING, status=status, reason=reason, detail=detail)
         await respond(send, status, orjson.dumps({"error": reason, "detail": str(exc)}), headers)
+
+
+def _text(header: bytes | None) -> str | None:
+    return header.decode("latin-1") if header else None
 
 
 def request_id_from(header: bytes) -> str:

@@ -3,8 +3,9 @@ webhooks while many slow clients hold connections (issue 11, item 4).
 
 Each slow client declares a 1,000,000-byte body, sends `--sent` bytes of it and stalls; when
 the ingress cuts it (408 after the body timeout, 503 when the bytes in flight are capped) it
-connects again, so the pressure stays for the whole measurement. Meanwhile one client posts
-normal signed webhooks back to back. Reported: the ingress's RSS idle and at its peak, normal
+connects again a second later, so the pressure stays for the whole measurement. The slow
+clients run in a process of their own; meanwhile this one posts normal signed webhooks back to
+back. Reported: the ingress's RSS idle and at its peak, normal
 webhooks' p50/p99 before and during, and how the slow clients were answered.
 
 `--tree DIR` runs the ingress from another checkout (e.g. the code before a change), with the
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import shlex
 import statistics
@@ -73,6 +76,8 @@ async def slow_client(port: int, sent: int, stop: asyncio.Event, answers: Counte
             answers["reset"] += 1
         finally:
             writer.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1.0)  # a slow client, not a flood
 
 
 async def normal_latencies(url: str, seconds: float) -> list[float]:
@@ -95,16 +100,38 @@ def quantiles(values: list[float]) -> tuple[float, float]:
     return round(cuts[49], 2), round(cuts[98], 2)
 
 
+async def slow_clients(port: int, clients: int, sent: int, seconds: float) -> None:
+    """The child process's work: hold the slow clients for `seconds`, print the answers."""
+    stop, answers = asyncio.Event(), Counter[str]()
+    tasks = [asyncio.create_task(slow_client(port, sent, stop, answers)) for _ in range(clients)]
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.gather(*tasks)
+    print(json.dumps(dict(answers)))
+
+
 async def measure(args: argparse.Namespace, pid: int, port: int) -> dict[str, object]:
     url = f"http://127.0.0.1:{port}"
     await normal_latencies(url, 2)  # warm-up
     idle = rss_mb(pid)
     before = await normal_latencies(url, args.seconds)
-    stop, answers = asyncio.Event(), Counter[str]()
-    clients = [
-        asyncio.create_task(slow_client(port, args.sent, stop, answers))
-        for _ in range(args.clients)
-    ]
+    hold_s = args.seconds + 3
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.ingress.slow_clients",
+        "--role",
+        "slow",
+        "--port",
+        str(port),
+        "--clients",
+        str(args.clients),
+        "--sent",
+        str(args.sent),
+        "--seconds",
+        str(hold_s),
+        stdout=asyncio.subprocess.PIPE,
+    )
     peak = idle
     sampler_done = asyncio.Event()
 
@@ -117,8 +144,7 @@ async def measure(args: argparse.Namespace, pid: int, port: int) -> dict[str, ob
     sampler = asyncio.create_task(sample())
     await asyncio.sleep(2)  # let the slow clients connect and send
     during = await normal_latencies(url, args.seconds)
-    stop.set()
-    await asyncio.gather(*clients)
+    output, _ = await child.communicate()
     sampler_done.set()
     await sampler
     return {
@@ -128,8 +154,9 @@ async def measure(args: argparse.Namespace, pid: int, port: int) -> dict[str, ob
         "rss_peak_mb": round(peak, 1),
         "normal_before_p50_p99_ms": quantiles(before),
         "normal_during_p50_p99_ms": quantiles(during),
+        "normal_before_requests": len(before),
         "normal_during_requests": len(during),
-        "slow_answers": dict(answers),
+        "slow_answers": json.loads(output or b"{}"),
     }
 
 
@@ -139,7 +166,12 @@ def main() -> None:
     parser.add_argument("--sent", type=int, default=900_000, help="body bytes each sends")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--tree", type=Path, default=Path.cwd(), help="checkout to run")
+    parser.add_argument("--role", choices=["measure", "slow"], default="measure")
+    parser.add_argument("--port", type=int, default=0, help="with --role slow")
     args = parser.parse_args()
+    if args.role == "slow":
+        asyncio.run(slow_clients(args.port, args.clients, args.sent, args.seconds))
+        return
     with (
         tempfile.TemporaryDirectory() as tmp,
         EmbeddedBroker(log_path=Path(tmp) / "b.log") as broker,

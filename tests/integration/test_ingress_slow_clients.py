@@ -123,3 +123,21 @@ async def test_slow_clients_are_cut_and_normal_webhooks_still_pass(settings: Set
     assert sorted(decode_envelope(r.value).raw["message"]["mid"] for r in records) == sorted(
         [f"normal-{i}" for i in range(20)] + ["after"]
     )
+
+
+async def test_a_big_body_without_a_signature_is_refused_before_it_is_read(
+    settings: Settings,
+) -> None:
+    # The body timeout is far longer than the wait below: an answer means it was not waited for.
+    settings = replace(settings, ingress=replace(settings.ingress, body_timeout_s=600))
+    async with serve(create_app(settings)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /webhook HTTP/1.1\r\nhost: ingress\r\ncontent-type: application/json\r\n"
+            b"content-length: 900000\r\n\r\n" + b"x" * 10
+        )
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=120)
+        writer.close()
+    assert status_of(answer) == 401 and b"missing X-Hub-Signature-256" in answer
