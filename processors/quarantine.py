@@ -193,6 +193,8 @@ async def run_guarded(
 ) -> BatchResult:
     """`batch.run(records)` under the crash guard: one marker write before and one clear after
     in the usual case; suspects one at a time, quarantined records dead-lettered unprocessed."""
+    if not records:
+        return BatchResult()
     if guard.calm:
         guard.begin_batch(records)
         result = await batch.run(records, load, now_ms)
