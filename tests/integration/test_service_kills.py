@@ -101,7 +101,7 @@ async def run_kills(
     kills = Kills()
     async with pipeline_on(kafka, tmp_path, clickhouse) as (pipe, sandbox):
         async with WebhookLoad(pipe.webhook_url, uuid.uuid4().hex[:6], rate) as load:
-            await progress(load, sandbox, 60, 30)
+            await progress(load, sandbox, 40, 20)
             rng = random.Random(int(os.environ.get("CHAOS_SEED", "0")) or None)
             order = list(victims or ())
             deadline = time.monotonic() + duration_s
@@ -116,7 +116,7 @@ async def run_kills(
                 victim = order[step]
                 load.phase = f"kill-{step}-{victim}"
                 await kill_and_restart(victim, pipe, sandbox, kafka, kills)
-                await progress(load, sandbox, len(load.acked) + 40, len(sandbox.accepted()) + 20)
+                await progress(load, sandbox, len(load.acked) + 20, len(sandbox.accepted()) + 10)
             load.phase = "end"
             await load.finish()
         dead = await settle(pipe, load, sandbox, kafka)
