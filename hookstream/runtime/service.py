@@ -23,6 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from hookstream.runtime.errors import HookstreamError
 from hookstream.runtime.metrics import metrics_endpoint
 
 Work = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -80,15 +81,19 @@ async def run_service(http: ServiceHttp, work: Work) -> None:
     stop = asyncio.Event()
     server = uvicorn_server(http.asgi(), http.host, http.port)
 
+    asked_to_stop = asyncio.Event()
+
     def request_stop() -> None:
+        asked_to_stop.set()
         stop.set()
         server.should_exit = True
 
     _on_signals(request_stop)
     work_task = asyncio.create_task(work(stop), name="service-work")
-    server_task = asyncio.create_task(server.serve(), name="service-http")
+    server_task = asyncio.create_task(_serve(server, http), name="service-http")
+    first: set[asyncio.Task[None]] = set()
     try:
-        await asyncio.wait({work_task, server_task}, return_when=asyncio.FIRST_COMPLETED)
+        first, _ = await asyncio.wait({work_task, server_task}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stop.set()
         server.should_exit = True
@@ -98,6 +103,34 @@ async def run_service(http: ServiceHttp, work: Work) -> None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(work_task), 10)
             work_task.cancel()
+    _raise_unasked_end(
+        http, work_task, server_task in first and work_task not in first, asked_to_stop.is_set()
+    )
+
+
+async def _serve(server: uvicorn.Server, http: ServiceHttp) -> None:
+    try:
+        await server.serve()
+    except SystemExit:  # uvicorn's answer to a port it cannot bind
+        raise HookstreamError(
+            f"cannot listen on {http.host}:{http.port} (is the port taken?)"
+        ) from None
+
+
+def _raise_unasked_end(
+    http: ServiceHttp, work_task: asyncio.Task[None], server_ended_first: bool, asked: bool
+) -> None:
+    """A service ends cleanly only when asked to. Its work failing, its work cancelled from
+    within (aiokafka can replace a start-up error by a cancellation), or its HTTP server
+    ending on its own (a port taken) is a failure: non-zero exit, the supervisor restarts."""
     failure = work_task.exception() if work_task.done() and not work_task.cancelled() else None
     if failure is not None:
         raise failure
+    if asked:
+        return
+    if server_ended_first:
+        raise HookstreamError(
+            f"the HTTP server on {http.host}:{http.port} stopped on its own (is the port taken?)"
+        )
+    if work_task.done() and work_task.cancelled():
+        raise HookstreamError("the service's work was cancelled before it was asked to stop")
