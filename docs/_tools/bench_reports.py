@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
 REPORTS = ROOT / "docs" / "benchmarks" / "reports"
 LONG_SERIES = 12  # lists longer than this are summarized
+SKIPPED = {"work_dir"}  # a temporary directory of the run: nothing to publish
 
 COMMANDS = {
     "ingress": "make bench-ingress",
@@ -96,13 +97,14 @@ def _table(pairs: list[tuple[str, str]]) -> list[str]:
 def _block(data: Mapping[str, Any], level: int) -> list[str]:
     """Scalars as a figure/value table, a group of similar records as a matrix, the rest as
     sections of their own (then flattened, below the third heading level)."""
-    scalars = [(k, _scalar(v)) for k, v in data.items() if _is_scalar(v)]
+    scalars = [(k, _scalar(v)) for k, v in data.items() if _is_scalar(v) and k not in SKIPPED]
     records = {
         k: v
         for k, v in data.items()
         if isinstance(v, Mapping) and v and all(_is_scalar(x) for x in v.values())
     }
-    if len(records) < 2:
+    shared = set.intersection(*(set(v) for v in records.values())) if records else set()
+    if len(records) < 2 or not shared:  # a matrix only of records that measure the same things
         records = {}
     rest = {k: v for k, v in data.items() if not _is_scalar(v) and k not in records}
     lines: list[str] = []
@@ -112,7 +114,9 @@ def _block(data: Mapping[str, Any], level: int) -> list[str]:
         lines += [*_matrix(records), ""]
     for key, value in rest.items():
         lines += ["#" * level + f" {key}", ""]
-        if isinstance(value, Mapping) and level < 3:
+        if not value:
+            lines += ["None.", ""]
+        elif isinstance(value, Mapping) and level < 3:
             lines += _block(value, level + 1)
         else:
             pairs = [(k, v) for k, v in rows(value) if k] or [(key, next(iter(rows(value)))[1])]

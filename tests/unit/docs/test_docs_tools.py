@@ -140,6 +140,17 @@ def test_bench_reports_render_whatever_the_json_holds(tmp_path: Path) -> None:
     assert "| `sink` | 63,701 | 0.87 |" in sink
 
 
+def test_bench_reports_keep_unlike_records_apart(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    document = {"per_5_s": {"0": 248, "5": 319}, "latency_s": {"p50": 88.6, "p99": 127.6}}
+    (results / "outage.json").write_text(json.dumps(document))
+    [path] = bench_reports.generate(results, tmp_path / "reports")
+    report = path.read_text()
+    assert "| case |" not in report
+    assert "## per_5_s" in report and "| `p99` | 127.6 |" in report
+
+
 def test_readme_is_short_and_its_links_resolve() -> None:
     readme = (ROOT / "README.md").read_text()
     assert len(readme) < 8000
