@@ -34,6 +34,7 @@ COMMANDS = {
     "sink": "make bench-sink",
     "e2e": "make bench-e2e",
     "e2e-soak": "python -m bench.e2e --soak",
+    "sender_outage": "python -m bench.sender.outage",
 }
 
 
