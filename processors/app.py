@@ -24,10 +24,12 @@ from faust.types import EventT, StreamT
 from hookstream.runtime.replay_bound import StopGate, load_plan
 from hookstream.runtime.settings import Settings
 from processors.batch import BatchProcessor, InRecord, OutRecord
+from processors.expiry import SWEEP_EVERY_S, Sweeper
 from processors.faust_transport import install as install_transport
 from processors.member import MemberSlot, claim_slot, instance_id
 from processors.produce import Outgoing, send_batched
 from processors.quarantine import CrashGuard, MarkerFile, run_guarded
+from processors.table_store import ROCKSDB_OPTIONS, LocalStore, RocksStore, store_url
 from schemas.replay import ReplayPlan
 
 TABLE = "conversations"
@@ -39,18 +41,28 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server]
 
 
+def table_dir(settings: Settings, group: str, slot: int) -> Path:
+    """Each member slot its own RocksDB files: two workers on one state dir never share them."""
+    return Path(settings.state_dir) / "faust" / group / f"member-{slot}"
+
+
 def faust_app(
-    settings: Settings, app_id: str | None = None, instance_id: str | None = None
+    settings: Settings,
+    app_id: str | None = None,
+    instance_id: str | None = None,
+    tabledir: Path | None = None,
 ) -> faust.App:
     """`instance_id`: the static group membership id (None: dynamic membership)."""
     kafka = settings.kafka
+    group = app_id or settings.processors.group(kafka)
     return faust.App(
-        app_id or settings.processors.group(kafka),
+        group,
         broker=broker_urls(kafka.bootstrap_servers),
-        store="memory://",
+        store=store_url(settings.processors.store),
         web_enabled=False,
         autodiscover=False,
         datadir=str(Path(settings.state_dir) / "faust"),
+        tabledir=str(tabledir or table_dir(settings, group, 0)),
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
         topic_allow_declare=True,
@@ -102,7 +114,12 @@ class ProcessorsApp:
         self.slot: MemberSlot = claim_slot(group_dir)
         self.guard = CrashGuard.resume(MarkerFile(self.slot.path / "in-progress.json"))
         self.instance_id = instance_id(settings.processors.instance_id, group_dir, self.slot.index)
-        self.app = app or faust_app(settings, instance_id=self.instance_id)
+        self.app = app or faust_app(
+            settings,
+            instance_id=self.instance_id,
+            tabledir=table_dir(settings, group, self.slot.index),
+        )
+        rocks = str(self.app.conf.store).startswith("rocksdb")
         install_transport(self.app, settings.processors.fetch_max_wait_ms)
         self.inbound = self.app.topic(settings.kafka.topic("inbound"), schema=raw_schema())
         self.table = self.app.Table(
@@ -112,7 +129,11 @@ class ProcessorsApp:
             key_type=bytes,
             value_type=bytes,
             partitions=settings.kafka.partitions,
+            options=dict(ROCKSDB_OPTIONS) if rocks else None,
         )
+        self.local: LocalStore | RocksStore = (RocksStore if rocks else LocalStore)(self.table)
+        ttl_ms = int(settings.processors.conversation_ttl_s * 1000)
+        self.sweeper = Sweeper(self.local.scan, self._expire, ttl_ms)
         self.topics = {
             name: settings.kafka.topic(name) for name in ("outbound", "analytics", "dlq")
         }
@@ -123,8 +144,10 @@ class ProcessorsApp:
         self.stream: StreamT | None = None
         self.gate = StopGate({})
         self.replayed: dict[tuple[str, int], tuple[int, int]] = {}
-        self.dirty: dict[bytes, tuple[bytes, int]] = {}
+        # key -> (state, or None: a tombstone; partition, or None: by key as the inbound's)
+        self.dirty: dict[bytes, tuple[bytes | None, int | None]] = {}
         self.flushed_at = time.monotonic()
+        self.recording: set[asyncio.Future[None]] = set()
         self.app.agent(self.inbound, name="processors")(self._agent)
 
     async def _agent(self, stream: StreamT) -> None:
@@ -139,6 +162,7 @@ class ProcessorsApp:
         self.gate, self.replayed = StopGate.of(plan), replayed_ranges(plan)
         self.batch.replayed = self._replayed
         drainer = asyncio.ensure_future(self._drain())
+        sweeper = asyncio.ensure_future(self._sweep())
         limit = self.settings.processors.batch_size * 4
         try:
             async for event in manual.events():
@@ -149,6 +173,17 @@ class ProcessorsApp:
                     await self.room.wait()
         finally:
             drainer.cancel()
+            sweeper.cancel()
+
+    async def _sweep(self) -> None:
+        """Idle conversations expire a bounded number of states per run, beside the batches."""
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            self.sweeper.step(int(time.time() * 1000))
+
+    def _expire(self, key: bytes, partition: int | None) -> None:
+        self.local.delete(key, partition)
+        self.dirty[key] = (None, partition)  # the tombstone goes out with the next flush
 
     async def _drain(self) -> None:
         size, within = self.settings.processors.batch_size, self.settings.processors.batch_within_s
@@ -173,9 +208,15 @@ class ProcessorsApp:
         started = time.perf_counter()
         records = [record for record in map(_in_record, events) if self._admitted(record)]
         now_ms = int(time.time() * 1000)
-        result = await run_guarded(self.batch, self.guard, records, self.table.get, now_ms)
+        partitions = {record.key: record.partition for record in records}
+        local = self.local
+
+        def load(key: bytes) -> bytes | None:
+            return local.get(key, partitions.get(key))
+
+        result = await run_guarded(self.batch, self.guard, records, load, now_ms)
         for key, (value, record) in result.states.items():
-            self.table.data[key] = value
+            local.put(key, value, record.partition)
             self.dirty[key] = (value, record.partition)
         if time.monotonic() - self.flushed_at >= CHANGELOG_EVERY_S:
             await self.flush_changelog()
@@ -221,16 +262,31 @@ class ProcessorsApp:
         """Coalesced changelog writes: one record per conversation changed since the last flush
         (not per batch), on the table's partition. State only saves work after a restart:
         correctness rests on the deterministic ids, so state changes lost at a crash are
-        harmless."""
+        harmless. A tombstone (value None) is an expired conversation. Once acknowledged, the
+        offsets are recorded in the local store (RocksDB): a restart reads only what follows."""
         if self.dirty:
             topic = self.table.changelog_topic.get_topic_name()
             records = [
-                Outgoing(topic, key, value, partition)
+                Outgoing(topic, key, value, partition)  # type: ignore[arg-type]  # None: tombstone
                 for key, (value, partition) in self.dirty.items()
             ]
             self.dirty.clear()
-            await send_batched(self.aiokafka_producer(), records)
+            acks = await send_batched(self.aiokafka_producer(), records)
+            recording = asyncio.ensure_future(self._persisted(acks))
+            self.recording.add(recording)
+            recording.add_done_callback(self.recording.discard)
         self.flushed_at = time.monotonic()
+
+    async def _persisted(self, acks: list[asyncio.Future[Any]]) -> None:
+        """Each batch's base offset (at or before its last record: recovery re-reads at most a
+        batch, harmlessly) as the store's persisted offset of its partition."""
+        try:
+            done = await asyncio.gather(*acks)
+        except Exception:  # noqa: BLE001 - lost state changes are harmless (see above)
+            self.batch.metrics.errors.labels("changelog_failed").inc()
+            return
+        for meta in done:
+            self.local.persisted(meta.topic, meta.partition, meta.offset)
 
     def aiokafka_producer(self) -> AIOKafkaProducer:
         # faust's driver wraps one aiokafka producer (acks from producer_acks, no idempotence).

@@ -34,6 +34,14 @@ class ProcessorSettings:
     # group.instance.id: empty derives one per host, state dir and member slot; `off` turns
     # static membership off (every restart then waits out the old member's session).
     instance_id: str = ""
+    # Where the conversation table lives: `rocksdb` (on disk under <state dir>/faust, a restart
+    # reads only the changelog's tail) or `memory` (every conversation in RAM, a restart replays
+    # the whole changelog). Without the rocksdict driver, memory (with a warning).
+    store: str = "rocksdb"
+    # A conversation without activity for this long has its state dropped (a tombstone on the
+    # changelog); 0 keeps every conversation forever. Default well beyond Meta's 24 h / 7 day
+    # windows and the dedupe window.
+    conversation_ttl_s: float = 30 * 24 * 3600.0
 
     def group(self, kafka: KafkaSettings) -> str:
         return self.app_id or kafka.topic("processors")
@@ -60,6 +68,8 @@ class ProcessorSettings:
                 "HOOKSTREAM_PROCESSOR_SESSION_TIMEOUT_S", cls.session_timeout_s
             ),
             instance_id=env.string("HOOKSTREAM_PROCESSORS_INSTANCE_ID"),
+            store=env.choice("HOOKSTREAM_PROCESSORS_STORE", cls.store, ("rocksdb", "memory")),
+            conversation_ttl_s=env.number("HOOKSTREAM_CONVERSATION_TTL_S", cls.conversation_ttl_s),
         )
 
 

@@ -1,0 +1,88 @@
+"""Expiry of idle conversations: which states to drop, decided from the state alone.
+
+A conversation's last activity is the latest time its state carries (the ids seen within the
+dedupe window are stamped with the time they were processed, the rate limiter's recent times,
+the user's last inbound message and the read/delivery watermarks). A state idle for longer
+than the TTL is dropped: deleted from the table and a tombstone written to the changelog, so
+neither the local store nor a recovery from the changelog brings it back.
+
+The sweep is incremental: each run looks at a bounded number of stored states (from where
+the previous run stopped), so its cost per run does not grow with the number of
+conversations, and the hot path (a batch) never pays for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from processors.state import ConversationState, decode_state
+
+SWEEP_EVERY_S = 2.0  # how often a sweep runs
+SWEEP_KEYS = 1000  # states looked at per run (~1 % of a core; 500k states: a pass in ~17 min)
+
+
+def last_activity_ms(state: ConversationState) -> int | None:
+    """The latest time the state carries, or None for a state that carries none."""
+    times = [
+        *state.seen.values(),
+        *state.recent_replies_ms,
+        *(
+            t
+            for t in (
+                state.last_inbound_ms,
+                state.read_watermark_ms,
+                state.delivery_watermark_ms,
+            )
+            if t is not None
+        ),
+    ]
+    return max(times) if times else None
+
+
+def is_expired(state: ConversationState, now_ms: int, ttl_ms: int) -> bool:
+    """Idle for at least `ttl_ms` (0 or less: never). A state without any time carries
+    nothing worth keeping (a fresh or unreadable one) and is expired too."""
+    if ttl_ms <= 0:
+        return False
+    last = last_activity_ms(state)
+    return last is None or now_ms - last >= ttl_ms
+
+
+def expired_payload(payload: bytes | None, now_ms: int, ttl_ms: int) -> bool:
+    """The decision for a stored (encoded) state."""
+    return is_expired(decode_state(payload), now_ms, ttl_ms)
+
+
+def expired_keys(
+    entries: Iterable[tuple[bytes, bytes | None, int | None]], now_ms: int, ttl_ms: int
+) -> list[tuple[bytes, int | None]]:
+    """(key, partition) of every expired entry among (key, stored state, partition)."""
+    return [
+        (key, partition)
+        for key, payload, partition in entries
+        if expired_payload(payload, now_ms, ttl_ms)
+    ]
+
+
+class Sweeper:
+    """One bounded step of the sweep per call: `scan(limit)` gives the next stored entries
+    (resuming where it stopped, wrapping around), `drop(key, partition)` deletes one."""
+
+    def __init__(
+        self,
+        scan: Callable[[int], list[tuple[bytes, bytes | None, int | None]]],
+        drop: Callable[[bytes, int | None], None],
+        ttl_ms: int,
+        limit: int = SWEEP_KEYS,
+    ) -> None:
+        self.scan, self.drop, self.ttl_ms, self.limit = scan, drop, ttl_ms, limit
+        self.expired = 0
+
+    def step(self, now_ms: int) -> int:
+        if self.ttl_ms <= 0:
+            return 0
+        dropped = expired_keys(self.scan(self.limit), now_ms, self.ttl_ms)
+        for key, partition in dropped:
+            self.drop(key, partition)
+        self.expired += len(dropped)
+        return len(dropped)
