@@ -66,8 +66,9 @@ bench-sender: $(STAMP)
 bench-sink: $(STAMP)
 	$(BIN)/python -m bench.sink
 
+# make bench-e2e E2E="--step" (or --soak, --scale-out, --duration 60, --broker embedded)
 bench-e2e: $(STAMP)
-	$(BIN)/python -m bench.e2e
+	$(BIN)/python -m bench.e2e $(E2E)
 
 rules-check:
 	promtool check rules deploy/prometheus/alerts.yml

@@ -114,3 +114,67 @@ def machine_busy_pct(
     if len(window) < 2 or window[-1][2] == window[0][2]:
         return None
     return 100 * (window[-1][1] - window[0][1]) / (window[-1][2] - window[0][2])
+
+
+def cpu_per_1000(
+    samples: Sequence[Sample], start_s: float, end_s: float, count: int
+) -> float | None:
+    """CPU seconds a service used per 1,000 events (or requests) between the samples nearest
+    the window's ends; None without two samples or without a count."""
+    window = within(samples, start_s, end_s)
+    if len(window) < 2 or count <= 0:
+        return None
+    return 1000 * (window[-1].cpu_s - window[0].cpu_s) / count
+
+
+def lost(acknowledged: Iterable[str], on_inbound: Iterable[str]) -> list[str]:
+    """Event ids acknowledged to the sender of the webhooks but absent from `inbound`."""
+    return sorted(set(acknowledged) - set(on_inbound))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rate of the step test: what was offered, its p95, and whether it held."""
+
+    events_per_s: float
+    p95_ms: float | None
+    share_within_2s: float | None
+    drained: bool
+
+    @property
+    def held(self) -> bool:
+        return self.drained and self.p95_ms is not None and self.p95_ms <= 2000.0
+
+
+def highest_held(steps: Sequence[Step]) -> float | None:
+    """The highest rate before the first step that did not hold (95% within 2 s)."""
+    best = None
+    for step in steps:
+        if not step.held:
+            break
+        best = step.events_per_s
+    return best
+
+
+def drift_pct(first: float | None, last: float | None) -> float | None:
+    """How far `last` is from `first`, in percent of `first` (soak: last minute vs first)."""
+    if first is None or last is None or first == 0:
+        return None
+    return 100 * (last - first) / first
+
+
+def throughput(series: Sequence[tuple[float, int]]) -> float | None:
+    """Records/s a consumer group worked off a backlog: (seconds, lag) readings from the first
+    drop below the starting lag to the first reading at 0 (or the last one)."""
+    if not series:
+        return None
+    top = series[0][1]
+    moving = [i for i, (_, lag) in enumerate(series) if lag < top]
+    if not moving:
+        return None
+    first = max(0, moving[0] - 1)
+    done = next((i for i, (_, lag) in enumerate(series) if lag == 0), len(series) - 1)
+    (t0, lag0), (t1, lag1) = series[first], series[done]
+    if t1 <= t0:
+        return None
+    return (lag0 - lag1) / (t1 - t0)

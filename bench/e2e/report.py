@@ -97,32 +97,98 @@ def _service_rows(services: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
     ]
 
 
+def machine() -> dict[str, Any]:
+    """Cores and memory of this machine (Linux /proc)."""
+    import os
+    from pathlib import Path
+
+    meminfo = dict(
+        line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line
+    )
+    total_kb = int(meminfo.get("MemTotal", "0 kB").split()[0])
+    return {"cores": os.cpu_count(), "memory_gb": round(total_kb / 1024 / 1024, 1)}
+
+
+def busy(readings: list[tuple[float, float, float]], window: tuple[float, float]) -> float | None:
+    value = machine_busy_pct(readings, *window)
+    return None if value is None else round(value, 1)
+
+
+def step_line(row: Mapping[str, Any]) -> str:
+    verdict = "held" if row["held"] else "NOT held"
+    return (
+        f"step {row['events_per_s']:.0f} events/s (offered {row['offered_events_per_s']}): "
+        f"reply p50/p95/p99 {_ms(row['reply_latency_ms'])}, within 2 s "
+        f"{row['share_replies_within_2s']}, lag 0 after {row['lag_zero_after_s']} s: {verdict}; "
+        f"machine busy {row['machine_busy_pct']}%, load {row['load_average']}"
+    )
+
+
+def _head(results: Mapping[str, Any]) -> list[str]:
+    why = f" (not Kafka: {results['why_not_kafka']})" if results.get("why_not_kafka") else ""
+    return [
+        f"{results['mode']} on {results['broker']}{why}, {results['when']}, machine "
+        f"{results['machine']}; load average start {results['load_average_start']}, end "
+        f"{results.get('load_average_end')}",
+    ]
+
+
+def _cpu_rows(cpu: Mapping[str, float | None]) -> str:
+    rows = [[name, "-" if v is None else f"{v:.3f}"] for name, v in cpu.items()]
+    return render_table(rows, ("PROCESS", "CPU_S_PER_1000_EVENTS (simulate: per 1000 requests)"))
+
+
 def render(results: Mapping[str, Any]) -> str:
+    if results["mode"] == "step":
+        lines = _head(results) + [step_line(row) for row in results["steps"]]
+        lines.append(f"highest rate that held 95% within 2 s: {results['highest_rate_held']}")
+        return "\n".join(lines)
+    if results["mode"] == "scale-out":
+        lines = _head(results)
+        for name, f in results["scale_out"].items():
+            lines.append(f"{name}: {f}")
+        lines.append(f"throughput ratio two workers / one: {results['ratio_2_to_1']}")
+        return "\n".join(lines)
     config, ingress, pipe = results["config"], results["ingress"], results["pipeline"]
-    kept = results["kept_up"]
+    kept, acct = results["kept_up"], results["accounting"]
     lines = [
+        *_head(results),
         f"offered: {config['events_per_s']} events/s ({config['requests_per_s']} requests/s) "
         f"for {config['duration_s']} s; simulate offered {ingress['events_per_s']} events/s",
         f"ingress: sent {ingress['sent']}, accepted {ingress['accepted']}, rejected "
         f"{ingress['rejected']}, 503 {ingress['unavailable']}, errors {ingress['errors']}, "
         f"behind schedule {ingress['behind_schedule']}; "
         f"ack p50/p95/p99 {_ms(ingress['latency_ms'])}",
+        f"load generator: {ingress.get('cpu_ms_per_1000_requests')} ms CPU per 1,000 requests "
+        f"({ingress.get('cpu_s')} s over the load)",
         f"webhook -> reply delivered p50/p95/p99: {_ms(pipe['reply_latency_ms'])} "
         f"(target p95 <= {P95_TARGET_MS:.0f}: {_verdict(results['targets']['p95_le_250ms'])}, "
         f"p99 <= {P99_TARGET_MS:.0f}: {_verdict(results['targets']['p99_le_500ms'])})",
         f"webhook -> reply planned p50/p95/p99: {_ms(pipe['plan_latency_ms'])}; replies within "
         f"2 s {pipe['share_replies_within_2s']}; processed within 2 s "
         f"{pipe['share_processed_within_2s']}",
-        f"events {pipe['events']} ({pipe['events_per_s_over_load']}/s over the load, "
-        f"{pipe['events_per_min']}/min by stats); replies planned {pipe['replies_planned']}, "
-        f"delivery outcomes {pipe['delivery_outcomes']}, errors {pipe['delivery_errors']}, "
-        f"dlq {pipe['dlq_count']}",
-        f"kept up: replies/s delivered {kept['replies_per_s']}; drained {kept['drain_s']} s "
-        f"after the load; lag at load end {kept['lag_at_load_end']}, after drain "
-        f"{kept['lag_after_drain']}",
+        f"events {pipe['events']} ({pipe['events_per_s_over_load']}/s over the load); replies "
+        f"planned {pipe['replies_planned']}, delivery outcomes {pipe['delivery_outcomes']}, "
+        f"errors {pipe['delivery_errors']}, dlq {pipe['dlq_count']}",
+        f"acknowledged events lost: {acct['acknowledged_lost']} (acknowledged ids "
+        f"{acct['acknowledged_event_ids']}, on inbound {acct['inbound_event_ids']} distinct / "
+        f"{acct['inbound_records']} records); replies sent twice: {acct['replies_sent_twice']} "
+        f"(sandbox: {acct['replies_delivered_distinct']} distinct replies, "
+        f"{acct['messages_accepted']} messages)",
+        f"lag at load end {kept['lag_at_load_end']}; back to 0 after {kept['lag_zero_after_s']} s; "
+        f"replies/s delivered {kept['replies_per_s']}",
         f"machine busy during the load: {results['machine_busy_pct']}% of all cores",
-        "",
     ]
+    if "soak" in results:
+        soak = results["soak"]
+        lines.append(
+            f"soak: reply latency first minute {_ms(soak['first_minute_ms'])}, last minute "
+            f"{_ms(soak['last_minute_ms'])}, drift {soak['drift_pct']} % "
+            f"(within 20%: {soak['within_20pct']})"
+        )
+    for name, found in (results.get("profiles") or {}).items():
+        top = ", ".join(f"{frame} {pct}%" for frame, pct in found["self_pct"][:6])
+        lines.append(f"profile {name} ({found['samples']} samples), self time: {top}")
     headers = (
         "SERVICE",
         "RSS_START_MB",
@@ -131,4 +197,10 @@ def render(results: Mapping[str, Any]) -> str:
         "SLOPE_MB/MIN_2ND_HALF",
         "CPU_%_OF_ONE_CORE",
     )
-    return "\n".join(lines) + render_table(_service_rows(results["services"]), headers)
+    return (
+        "\n".join(lines)
+        + "\n\n"
+        + render_table(_service_rows(results["services"]), headers)
+        + "\n\n"
+        + _cpu_rows(results["cpu_per_1000_events_s"])
+    )

@@ -66,16 +66,44 @@ def machine_busy_s() -> tuple[float, float]:
 
 
 @dataclass
-class Sampler:
+class Periodic:
+    """`tick` every interval_s in a thread: once at start, once more at stop."""
+
     interval_s: float
+    _stop: threading.Event = field(default_factory=threading.Event, kw_only=True)
+    _thread: threading.Thread | None = field(default=None, kw_only=True)
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.tick()
+
+    def start(self) -> Periodic:
+        self.tick()
+        self._thread = threading.Thread(target=self._loop, name=type(self).__name__, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stops after one last tick; a second call does nothing."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        self.tick()
+
+
+@dataclass
+class Sampler(Periodic):
     counter: Callable[[], int | None] = lambda: None
     roots: dict[str, int] = field(default_factory=dict)
     samples: dict[str, list[Sample]] = field(default_factory=dict)
     machine: list[tuple[float, float, float]] = field(default_factory=list)  # t, busy, total
     counted: list[tuple[float, int]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
 
     def now(self) -> float:
         return time.monotonic() - self.started
@@ -94,21 +122,5 @@ class Sampler:
         if count is not None:
             self.counted.append((t, count))
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.sample_once()
-
-    def start(self) -> Sampler:
-        self.sample_once()
-        self._thread = threading.Thread(target=self._loop, name="sampler", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stops sampling after one last reading; a second call does nothing."""
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._thread.join()
-        self._thread = None
+    def tick(self) -> None:
         self.sample_once()

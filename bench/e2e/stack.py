@@ -1,11 +1,13 @@
-"""The stack under test: `hookstream up`'s Stack (embedded Tansu broker + every service as a
-child process), on free ports and a temporary state dir, with a pages file whose rules reply
-on every simulated page; and the `hookstream` commands the bench runs against it."""
+"""The stack under test: `hookstream up`'s Stack (real Apache Kafka or the embedded Tansu
+broker, every service as a child process), on free ports and a temporary state dir, with a pages
+file whose rules reply on every simulated page; and the `hookstream` commands the bench runs
+against it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -17,9 +19,11 @@ from typing import Any
 import httpx
 import orjson
 
-from hookstream.embedded import processes
+from hookstream.embedded import kafka_maven, processes
+from hookstream.embedded.apache_kafka import ApacheKafka
 from hookstream.embedded.stack import DEV_DEFAULTS, SERVICES, Stack
 from hookstream.embedded.tansu import EmbeddedBroker
+from hookstream.runtime.errors import ConfigError
 from ingress.signature import sign
 
 PAGE_TEMPLATE = """\
@@ -46,8 +50,33 @@ def pages_yaml(page_ids: Sequence[str]) -> str:
     return "pages:\n" + "".join(PAGE_TEMPLATE.format(page=page) for page in page_ids)
 
 
-def bench_stack(state_dir: Path, page_ids: Sequence[str], partitions: int) -> Stack:
-    services = tuple(replace(spec, port=processes.free_port()) for spec in SERVICES)
+def kafka_available() -> str | None:
+    """Why the local Apache Kafka cannot run here (None: it can: Java 17+, and the jars cached
+    or Maven to resolve them)."""
+    try:
+        kafka_maven.java_binary()
+        version = kafka_maven.kafka_version()
+    except ConfigError as exc:
+        return str(exc)
+    if kafka_maven.missing_jars(kafka_maven.cache_dir(version), version) and not shutil.which(
+        "mvn"
+    ):
+        return "the Kafka jars are not cached and Maven (mvn) is not installed"
+    return None
+
+
+def bench_stack(
+    state_dir: Path,
+    page_ids: Sequence[str],
+    partitions: int,
+    broker: str = "kafka",
+    without: frozenset[str] = frozenset(),
+) -> Stack:
+    """`without`: services not started by the stack (the scale-out bench runs its own
+    processors workers)."""
+    services = tuple(
+        replace(spec, port=processes.free_port()) for spec in SERVICES if spec.name not in without
+    )
     ports = {spec.name: spec.port for spec in services}
     pages_file = state_dir / "pages.yaml"
     pages_file.write_text(pages_yaml(page_ids))
@@ -64,7 +93,7 @@ def bench_stack(state_dir: Path, page_ids: Sequence[str], partitions: int) -> St
         partitions=partitions,
         state_dir=state_dir,
         services=services,
-        broker=EmbeddedBroker(port=0),
+        broker=(ApacheKafka(state_dir / "kafka") if broker == "kafka" else EmbeddedBroker(port=0)),
     )
 
 
@@ -93,7 +122,10 @@ def output_to(log: Path) -> Iterator[None]:
 
 
 def child_pids(stack: Stack) -> dict[str, int]:
-    broker = stack.broker._process
+    if isinstance(stack.broker, ApacheKafka):
+        broker = stack.broker.node(stack.broker.node_ids[0]).process
+    else:
+        broker = stack.broker._process
     pids = {"broker": broker.pid} if broker is not None else {}
     return {**pids, **{name: child.pid for name, child in stack.children.items()}}
 
@@ -158,3 +190,17 @@ def _until(condition: Any, timeout_s: float) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("the stack did not become ready (see the services log)")
         time.sleep(0.5)
+
+
+def spawn_service(stack: Stack, name: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """One more `hookstream <name>` worker beside the stack's (same environment, own port)."""
+    port = processes.free_port()
+    argv = [sys.executable, "-m", "hookstream", name, "--host", stack.host, "--port", str(port)]
+    with log.open("ab") as sink:
+        child = processes.spawn(argv, env=stack.child_env(), stdout=sink, stderr=sink, group=True)
+    return child, port
+
+
+def load_average() -> list[float]:
+    """The machine's 1, 5 and 15 minute load averages."""
+    return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
