@@ -30,6 +30,7 @@ from hookstream.runtime.errors import BrokerUnavailable, ConfigError, Hookstream
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.pages import PagesConfig, load_pages
 from hookstream.runtime.settings import Settings
+from hookstream.runtime.tracing import TRACEPARENT, new_trace, parse_traceparent, record_headers
 from ingress.api_validation import Invalid, validate
 from schemas.commands import OutboundCommand, command_id_for
 
@@ -168,8 +169,10 @@ class MessagesApi:
     ) -> Response:
         topic = self.settings.kafka.topic("outbound")
         try:
+            incoming = parse_traceparent(request.headers.get(TRACEPARENT))
+            trace = incoming.child() if incoming else new_trace()
             await request.app.state.publisher.publish(
-                topic, [record], self.settings.ingress.ack_deadline_s
+                topic, [record], self.settings.ingress.ack_deadline_s, [record_headers(trace)]
             )
         except BrokerUnavailable as exc:
             event(log, "api_message_not_queued", error=str(exc)[:200])

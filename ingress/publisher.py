@@ -197,8 +197,15 @@ class KafkaPublisher:
             return False
         return True
 
-    async def publish(self, topic: str, records: Sequence[KeyValue], deadline_s: float) -> None:
-        """Return once Kafka acknowledged every record; raise BrokerUnavailable otherwise."""
+    async def publish(
+        self,
+        topic: str,
+        records: Sequence[KeyValue],
+        deadline_s: float,
+        headers: Sequence[list[tuple[str, bytes]]] | None = None,
+    ) -> None:
+        """Return once Kafka acknowledged every record; raise BrokerUnavailable otherwise.
+        `headers`: each record's Kafka headers (its `traceparent`), in the order of `records`."""
         producer = self.producer
         limit = self.record_limit
         for key, value in records:
@@ -210,8 +217,11 @@ class KafkaPublisher:
         loop = asyncio.get_running_loop()
         waiter = Waiter(loop.create_future())
         try:
-            for key, value in records:
-                producer.produce(topic, value, key, on_delivery=waiter.delivered)
+            for i, (key, value) in enumerate(records):
+                record_headers: Any = headers[i] if headers else None
+                producer.produce(
+                    topic, value, key, on_delivery=waiter.delivered, headers=record_headers
+                )
                 waiter.remaining += 1
         except BufferError:
             raise BrokerUnavailable("Kafka is not draining: the producer's queue is full") from None

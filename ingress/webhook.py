@@ -23,6 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 from hookstream.runtime.errors import BrokerUnavailable
 from hookstream.runtime.logging import client_value, event, get_logger, request_id_var
 from hookstream.runtime.settings import IngressSettings
+from hookstream.runtime.tracing import NOOP, TRACEPARENT, Span, Tracer, new_trace, parse_traceparent
 from ingress.errors import BodyTimeout, BodyTooLarge, IngressError, UnsupportedMediaType
 from ingress.guard import CLOSE, BodyGuard, BodyRead, busy, busy_headers, respond
 from ingress.metrics import IngressMetrics
@@ -49,6 +50,7 @@ class WebhookHandler:
     topic: str
     metrics: IngressMetrics
     guard: BodyGuard = field(default_factory=BodyGuard)
+    tracer: Tracer = NOOP  # spans "ingress.receive" when exporting (tracer_for at start)
     _event_counters: dict[tuple[str, str], Counter] = field(default_factory=dict)
     # Request ids: a random per-process prefix and a counter (no syscall per request).
     _id_prefix: str = field(default_factory=lambda: os.urandom(4).hex())
@@ -132,9 +134,32 @@ class WebhookHandler:
             depth_checked=body.count(b"{") + body.count(b"[") < MAX_RAW_DEPTH,  # shallow()
             max_events=self.settings.max_events,
         )
-        await self.publisher.publish(
-            self.topic, [(r.key, r.value) for r in records], self.settings.ack_deadline_s
-        )
+        # W3C trace context per event: a child of the request's `traceparent`, else a new trace.
+        incoming = parse_traceparent(headers.get(b"traceparent"))
+        spans: list[Span] = []
+        if self.tracer.enabled:
+            attributes = {"request.id": request_id}
+            spans = [
+                self.tracer.start("ingress.receive", incoming or new_trace(), attributes)
+                for _ in records
+            ]
+            contexts = [span.context for span in spans]
+        else:
+            contexts = [incoming.child() if incoming else new_trace() for _ in records]
+        try:
+            await self.publisher.publish(
+                self.topic,
+                [(r.key, r.value) for r in records],
+                self.settings.ack_deadline_s,
+                [[(TRACEPARENT, c.header())] for c in contexts],
+            )
+        except BaseException as exc:
+            for span in spans:
+                span.fail(type(exc).__name__)
+            raise
+        finally:
+            for span in spans:
+                span.end()
         for record in records:
             self._count(record.platform, record.kind)
         event(log, "webhook_accepted", logging.DEBUG, events=len(records), bytes=len(body))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from faust.types import EventT, StreamT
 
 from hookstream.runtime.replay_bound import StopGate, load_plan
 from hookstream.runtime.settings import Settings
+from hookstream.runtime.tracing import context_of
 from processors.batch import BatchProcessor, InRecord, OutRecord
 from processors.expiry import SWEEP_EVERY_S, Sweeper
 from processors.faust_transport import install as install_transport
@@ -62,7 +63,7 @@ def faust_app(
         web_enabled=False,
         autodiscover=False,
         datadir=str(Path(settings.state_dir) / "faust"),
-        tabledir=str(tabledir or table_dir(settings, group, 0)),
+        tabledir=str(tabledir or "tables"),  # faust's default: <datadir>/v1/tables
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
         topic_allow_declare=True,
@@ -99,7 +100,15 @@ def replayed_ranges(plan: ReplayPlan | None) -> dict[tuple[str, int], tuple[int,
 
 def _in_record(event: EventT) -> InRecord:
     message = event.message
-    return InRecord(message.topic, message.partition, message.offset, message.key, message.value)
+    headers = message.headers
+    return InRecord(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key,
+        message.value,
+        context_of(list(headers.items()) if isinstance(headers, Mapping) else headers),
+    )
 
 
 class ProcessorsApp:
@@ -114,11 +123,9 @@ class ProcessorsApp:
         self.slot: MemberSlot = claim_slot(group_dir)
         self.guard = CrashGuard.resume(MarkerFile(self.slot.path / "in-progress.json"))
         self.instance_id = instance_id(settings.processors.instance_id, group_dir, self.slot.index)
-        self.app = app or faust_app(
-            settings,
-            instance_id=self.instance_id,
-            tabledir=table_dir(settings, group, self.slot.index),
-        )
+        tables = table_dir(settings, group, self.slot.index)
+        tables.mkdir(parents=True, exist_ok=True)  # faust creates only its last component
+        self.app = app or faust_app(settings, instance_id=self.instance_id, tabledir=tables)
         rocks = str(self.app.conf.store).startswith("rocksdb")
         install_transport(self.app, settings.processors.fetch_max_wait_ms)
         self.inbound = self.app.topic(settings.kafka.topic("inbound"), schema=raw_schema())
@@ -295,7 +302,10 @@ class ProcessorsApp:
 
     async def send_all(self, outputs: Sequence[OutRecord]) -> list[asyncio.Future[Any]]:
         """Hand every output to the producer in order (per-partition order is kept)."""
-        records = [Outgoing(self.topics[out.topic], out.key, out.value) for out in outputs]
+        records = [
+            Outgoing(self.topics[out.topic], out.key, out.value, None, out.headers)
+            for out in outputs
+        ]
         return await send_batched(self.aiokafka_producer(), records) if records else []
 
     def _hold_until_durable(

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from hookstream.runtime.logging import event, get_logger
+from hookstream.runtime.tracing import NOOP, Tracer, new_trace, record_headers
 from processors.core import Outcome, Processor
 from processors.errors import InvalidEnvelope, ProcessorError
 from processors.isolation import (
@@ -71,6 +72,7 @@ class BatchProcessor:
         self._by_kind: dict[str, Any] = {}
         # Records an operator's replay re-reads (processed once already): not redeliveries.
         self.replayed: Callable[[InRecord], bool] = lambda _record: False
+        self.tracer: Tracer = NOOP  # spans "processors.process" when exporting
 
     def _account(self, message: NormalizedMessage, outcome: Outcome, now_ms: int) -> None:
         m = self.metrics
@@ -114,15 +116,28 @@ class BatchProcessor:
         states: dict[bytes, ConversationState] = {}
         last: dict[bytes, InRecord] = {}
         for record in records:
+            # Every output of the record carries a child of its trace context (W3C traceparent).
+            parent = record.trace or new_trace()
+            span = self.tracer.start("processors.process", parent) if self.tracer.enabled else None
+            headers = record_headers(span.context if span else parent.child())
             try:
                 key, message, outcome, outputs = await self.one(record, states, load, now_ms)
             except Exception as exc:  # noqa: BLE001 - one record never stops the stream
-                self.dead_letter(result, record, exc, now_ms)
+                self.dead_letter(result, record, exc, now_ms, headers)
+                if span:
+                    span.fail(reason_of(exc))
+                    span.end()
                 continue
             self._account(message, outcome, now_ms)
+            if span:
+                span.set("event.id", message.event_id)
+                span.set("event.kind", message.kind)
+                span.set("duplicate", outcome.duplicate)
+                span.set("commands", len(outcome.commands))
+                span.end()
             if not outcome.duplicate:
                 states[key], last[key] = outcome.state, record
-                result.outputs += outputs
+                result.outputs += [OutRecord(o.topic, o.key, o.value, headers) for o in outputs]
         result.states = {key: (state.encode(), last[key]) for key, state in states.items()}
         return result
 
@@ -132,6 +147,7 @@ class BatchProcessor:
         record: InRecord,
         error: BaseException,
         now_ms: int,
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         reason = reason_of(error)
         self.metrics.dead_letters.labels(reason).inc()
@@ -148,4 +164,9 @@ class BatchProcessor:
             partition=record.partition,
             offset=record.offset,
         )
-        result.outputs.extend(dead_letters(record, reason, text, now_ms))
+        if headers is None:  # the dead letters keep the source's trace
+            headers = record_headers(record.trace.child() if record.trace else None)
+        result.outputs += [
+            OutRecord(o.topic, o.key, o.value, headers or None)
+            for o in dead_letters(record, reason, text, now_ms)
+        ]

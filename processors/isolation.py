@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hookstream.runtime.tracing import TraceContext
 from processors.errors import ProcessorError
 from schemas.analytics import DeadLettered, encode_fact
 from schemas.dlq import MAX_DEAD_LETTER_BYTES, fitted_dead_letter
@@ -28,6 +29,7 @@ class InRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    trace: TraceContext | None = None  # from its `traceparent` header
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class OutRecord:
     topic: str  # name after the prefix: outbound | analytics | dlq
     key: bytes | None
     value: bytes
+    headers: list[tuple[str, bytes]] | None = None  # its `traceparent`
 
 
 def reason_of(error: BaseException) -> str:

@@ -21,6 +21,7 @@ class Outgoing:
     key: bytes | None
     value: bytes
     partition: int | None = None  # None: by key, as Kafka's default partitioner
+    headers: list[tuple[str, bytes]] | None = None  # e.g. the record's traceparent
 
 
 async def _partitions(producer: AIOKafkaProducer, topics: set[str]) -> dict[str, list[int]]:
@@ -46,9 +47,13 @@ async def send_batched(
     for (topic, partition), group in groups.items():
         batch = producer.create_batch()
         for record in group:
-            if batch.append(key=record.key, value=record.value, timestamp=None) is None:
+            headers = record.headers or []
+            if (
+                batch.append(key=record.key, value=record.value, timestamp=None, headers=headers)
+                is None
+            ):
                 futures.append(await producer.send_batch(batch, topic, partition=partition))
                 batch = producer.create_batch()
-                batch.append(key=record.key, value=record.value, timestamp=None)
+                batch.append(key=record.key, value=record.value, timestamp=None, headers=headers)
         futures.append(await producer.send_batch(batch, topic, partition=partition))
     return futures

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.pages import PageConfig, PagesConfig
 from hookstream.runtime.settings import SenderSettings
+from hookstream.runtime.tracing import NOOP, TraceContext, Tracer, record_headers
 from schemas.analytics import DeliveryResult, encode_fact
 from schemas.commands import OutboundCommand, decode_command
 from schemas.errors import SchemaError
@@ -48,8 +49,8 @@ class Book(Protocol):
     ) -> asyncio.Future[object]: ...
 
 
-# (topic name, key, value) -> the producer's delivery future
-Emit = Callable[[str, bytes | None, bytes], Awaitable["asyncio.Future[object]"]]
+# (topic name, key, value[, headers]) -> the producer's delivery future
+Emit = Callable[..., Awaitable["asyncio.Future[object]"]]
 
 
 def now_ms() -> int:
@@ -69,6 +70,7 @@ class Attempt:
     failing_since: float | None = None  # monotonic: the current call's first failure
     sent_any: bool = False  # a part reached the user: the rest follows, never stale half-way
     retrying: bool = False  # counted in the `retrying` gauge
+    trace: TraceContext | None = None  # the command's, from its record's traceparent
 
     age_at_start_s: float = 0.0  # its age when this attempt began (wall clock)
     started: float = 0.0  # monotonic time this attempt began
@@ -105,6 +107,7 @@ class Deliverer:
     # Time, replaceable by the unit tests: the monotonic clock and the sleep that goes with it.
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    tracer: Tracer = NOOP  # a span "sender.attempt" per Send API call when exporting
 
     def __post_init__(self) -> None:
         self.gate = PageGate(
@@ -129,6 +132,7 @@ class Deliverer:
                 error=str(exc)[:200],
                 partition=source.partition,
                 offset=source.offset,
+                trace_id=source.trace.trace_id if source.trace else "",
             )
             error = f"{type(exc).__name__}: {exc}"
             return await _settled(await self._dead_letter(source, None, "sender_error", error, ""))
@@ -143,7 +147,9 @@ class Deliverer:
         if self.ledger.outcome(command.command_id) == "delivered":
             self.metrics.outcomes.labels("skipped_duplicate").inc()
             writes.append(
-                await self._fact(delivery_fact(command, "skipped_duplicate", 0, now_ms()))
+                await self._fact(
+                    delivery_fact(command, "skipped_duplicate", 0, now_ms()), source.trace
+                )
             )
             return await _settled(writes)
         attempt: Attempt | None = None
@@ -155,6 +161,7 @@ class Deliverer:
                 abandoned=abandoned,
                 age_at_start_s=(now_ms() - (source.redriven_at_ms or command.created_at_ms)) / 1000,
                 started=self.clock(),
+                trace=source.trace,
             )
             message_id = await self._send_all(attempt)
         except _Abandoned:
@@ -166,7 +173,7 @@ class Deliverer:
         finally:
             if attempt is not None:
                 self._settle_gauges(attempt)
-        writes += await self._delivered(command, attempt.attempts, message_id)
+        writes += await self._delivered(command, attempt.attempts, message_id, source.trace)
         return await _settled(writes)
 
     def _page_for(self, command: OutboundCommand) -> PageConfig:
@@ -228,13 +235,33 @@ class Deliverer:
     async def _post(self, attempt: Attempt, call: SendCall) -> Answer:
         page = attempt.page
         assert self.http_slots is not None  # noqa: S101 - set in __post_init__
+        trace = attempt.trace
+        span = None
+        if self.tracer.enabled and trace is not None:
+            span = self.tracer.start("sender.attempt", trace, _span_attributes(attempt, call))
         async with self.http_slots:
             try:
                 answer = await self.client.send(page.page_id, page.access_token.reveal(), call.body)
             except SendError as exc:
                 self.metrics.calls.labels(exc.reason).inc()
+                _log_call(attempt, call, exc.reason, exc.code)
+                if span is not None:
+                    span.set("outcome", exc.reason)
+                    span.set("error.code", exc.code)
+                    span.set("error.subcode", exc.subcode)
+                    span.fail(exc.reason)
+                    span.end()
+                raise
+            except BaseException as exc:
+                if span is not None:
+                    span.fail(type(exc).__name__)
+                    span.end()
                 raise
         self.metrics.calls.labels("ok").inc()
+        _log_call(attempt, call, "ok", 0)
+        if span is not None:
+            span.set("outcome", "ok")
+            span.end()
         return answer
 
     async def _wait_turn(self, attempt: Attempt) -> None:
@@ -327,7 +354,8 @@ class Deliverer:
         await await_all(
             [
                 await self._fact(
-                    delivery_fact(attempt.command, "retried", attempt.attempts, now_ms(), exc)
+                    delivery_fact(attempt.command, "retried", attempt.attempts, now_ms(), exc),
+                    attempt.trace,
                 )
             ]
         )
@@ -359,7 +387,8 @@ class Deliverer:
         await await_all(
             [
                 await self._fact(
-                    delivery_fact(attempt.command, "held", attempt.attempts, now_ms(), exc)
+                    delivery_fact(attempt.command, "held", attempt.attempts, now_ms(), exc),
+                    attempt.trace,
                 )
             ]
         )
@@ -374,7 +403,11 @@ class Deliverer:
         return error
 
     async def _delivered(
-        self, command: OutboundCommand, attempts: int, message_id: str
+        self,
+        command: OutboundCommand,
+        attempts: int,
+        message_id: str,
+        trace: TraceContext | None = None,
     ) -> list[asyncio.Future[object]]:
         finished = now_ms()
         self.metrics.outcomes.labels("delivered").inc()
@@ -382,7 +415,7 @@ class Deliverer:
         fact = delivery_fact(command, "delivered", attempts + 1, finished, message_id=message_id)
         return [
             await self.ledger.record(command.command_id, "delivered", message_id),
-            await self._fact(fact),
+            await self._fact(fact, trace),
         ]
 
     async def _failed(
@@ -390,7 +423,7 @@ class Deliverer:
     ) -> list[asyncio.Future[object]]:
         writes = await self._dead_letter(source, command, exc.reason, str(exc), command.page_id)
         fact = delivery_fact(command, "dead_lettered", attempts, now_ms(), exc)
-        writes.append(await self._fact(fact))
+        writes.append(await self._fact(fact, source.trace))
         return writes
 
     async def _dead_letter(
@@ -407,22 +440,62 @@ class Deliverer:
             page_id=page_id,
             offset=source.offset,
             partition=source.partition,
+            trace_id=source.trace.trace_id if source.trace else "",
         )
         letter = dead_letter(source, reason, error, now_ms(), page_id)
         fact = dead_lettered_fact(letter, command.conversation_id if command else "")
         return [
-            await self.emit(self.topics["dlq"], source.key, letter.encode()),
-            await self.emit(self.topics["analytics"], source.key, encode_fact(fact)),
+            await self._write(self.topics["dlq"], source.key, letter.encode(), source.trace),
+            await self._write(
+                self.topics["analytics"], source.key, encode_fact(fact), source.trace
+            ),
         ]
 
-    async def _fact(self, fact: DeliveryResult) -> asyncio.Future[object]:
-        return await self.emit(
-            self.topics["analytics"], fact.conversation_id.encode(), encode_fact(fact)
+    async def _fact(
+        self, fact: DeliveryResult, trace: TraceContext | None = None
+    ) -> asyncio.Future[object]:
+        return await self._write(
+            self.topics["analytics"], fact.conversation_id.encode(), encode_fact(fact), trace
         )
+
+    async def _write(
+        self, topic: str, key: bytes | None, value: bytes, trace: TraceContext | None
+    ) -> asyncio.Future[object]:
+        """A record on analytics/dlq, carrying the command's trace (a child context)."""
+        if trace is None:
+            return await self.emit(topic, key, value)
+        return await self.emit(topic, key, value, record_headers(trace.child()))
 
 
 class _Abandoned(Exception):
     pass
+
+
+def _span_attributes(attempt: Attempt, call: SendCall) -> dict[str, Any]:
+    command = attempt.command
+    return {
+        "command.id": command.command_id,
+        "page.id": command.page_id,
+        "call.part": call.part,
+        "attempt": attempt.attempts + 1,
+    }
+
+
+def _log_call(attempt: Attempt, call: SendCall, outcome: str, code: int) -> None:
+    """One DEBUG line per Send API call, naming its trace (HOOKSTREAM_LOG_LEVEL=DEBUG)."""
+    if log.isEnabledFor(logging.DEBUG):
+        trace = attempt.trace
+        event(
+            log,
+            "send_api_call",
+            logging.DEBUG,
+            trace_id=trace.trace_id if trace else "",
+            command_id=attempt.command.command_id,
+            page_id=attempt.page.page_id,
+            part=call.part,
+            outcome=outcome,
+            code=code,
+        )
 
 
 async def await_all(futures: list[asyncio.Future[object]]) -> None:

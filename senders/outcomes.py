@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hookstream.runtime.tracing import TraceContext
 from schemas.analytics import DeadLettered, DeliveryResult
 from schemas.commands import OutboundCommand
 from schemas.dlq import DeadLetter, dead_letter_for
@@ -23,6 +24,7 @@ class Source:
     # A record redriven from the dead letters (`hookstream dlq redrive`): its Kafka timestamp,
     # from which the reply's age counts (an operator asked for it to be sent now); else 0.
     redriven_at_ms: int = 0
+    trace: TraceContext | None = None  # from the record's `traceparent` header
 
 
 def delivery_fact(

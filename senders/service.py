@@ -16,6 +16,7 @@ from hookstream.runtime.metrics import new_registry
 from hookstream.runtime.pages import PagesConfig
 from hookstream.runtime.replay_bound import load_gate
 from hookstream.runtime.settings import Settings
+from hookstream.runtime.tracing import NOOP, Tracer
 from senders.delivery import Deliverer
 from senders.graph import GraphClient, page_routes
 from senders.ledger import Ledger
@@ -42,10 +43,19 @@ class Sender:
         self._consumer: AIOKafkaConsumer | None = None
         self.ledger: Ledger | None = None
         self.deliverer: Deliverer | None = None
+        self.tracer: Tracer = NOOP  # tracer_for(settings.tracing, "sender") by the CLI
 
-    async def _emit(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future[Any]:
+    async def _emit(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future[Any]:
         assert self._producer is not None  # noqa: S101 - started
-        future: asyncio.Future[Any] = await self._producer.send(topic, value, key=key)
+        future: asyncio.Future[Any] = await self._producer.send(
+            topic, value, key=key, headers=headers
+        )
         return future
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -65,6 +75,7 @@ class Sender:
                 self._emit,
                 {"analytics": kafka.topic("analytics"), "dlq": kafka.topic("dlq")},
                 self.metrics,
+                tracer=self.tracer,
             )
             await self._consume(stop)
         finally:

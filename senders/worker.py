@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.replay_bound import StopGate
+from hookstream.runtime.tracing import context_of
 from senders.offsets import OffsetBook
 from senders.outcomes import Source
 
@@ -190,6 +191,7 @@ class SenderLoop:
                         record.value,
                         time.monotonic(),
                         redriven_at(record),
+                        context_of(record.headers),
                     )
                     await self.lanes.add(tp, source)
             if time.monotonic() - self._last_commit >= self._commit_interval_s:

@@ -9,7 +9,9 @@ import uvicorn
 from hookstream.cli._common import add_listen_options
 from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
+from hookstream.runtime.tracing import tracer_for
 from ingress.app import create_app
+from ingress.webhook import WebhookRouter
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,8 +22,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     settings.ingress.require()
+    app = create_app(settings)
+    tracer = app.handler.tracer = tracer_for(settings.tracing, "ingress")
+    try:
+        _serve(app, args)
+    finally:
+        tracer.shutdown()  # exports the spans still batched
+    return 0
+
+
+def _serve(app: WebhookRouter, args: argparse.Namespace) -> None:
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         loop="uvloop",
@@ -30,4 +42,3 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,
         lifespan="on",
     )
-    return 0

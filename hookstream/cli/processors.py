@@ -20,6 +20,7 @@ from hookstream.runtime.ports import free_port, port_open
 from hookstream.runtime.service import ServiceHttp, run_service
 from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
+from hookstream.runtime.tracing import tracer_for
 
 log = get_logger("processors")
 DEFAULT_PORT = port_of("processors")
@@ -83,10 +84,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     async def main() -> None:
         service = ProcessorsService(settings, os.environ)
+        tracer = service.runtime.batch.tracer = tracer_for(settings.tracing, "processors")
         warn_if_no_pages(settings, len(service.pages.current().pages))
         event(log, "processors_listening", group=service.runtime.app.conf.id, port=port)
         http = ServiceHttp(args.host, port, service.metrics.registry, service.ready)
-        await run_service(http, service.run)
+        try:
+            await run_service(http, service.run)
+        finally:
+            tracer.shutdown()  # exports the spans still batched
 
     asyncio.run(main())
     return 0

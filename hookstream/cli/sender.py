@@ -13,6 +13,7 @@ from hookstream.runtime.pages import load_pages
 from hookstream.runtime.service import ServiceHttp, run_service
 from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
+from hookstream.runtime.tracing import tracer_for
 from senders.service import Sender
 
 
@@ -25,7 +26,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run(args: argparse.Namespace, settings: Settings) -> int:
     pages = load_pages(settings.pages_file, os.environ)
     sender = Sender(settings, pages)
+    tracer = sender.tracer = tracer_for(settings.tracing, "sender")
     http = ServiceHttp(args.host, args.port, sender.metrics.registry, lambda: sender.ready)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(run_service(http, sender.run))
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(run_service(http, sender.run))
+    finally:
+        tracer.shutdown()  # exports the spans still batched
     return 0
