@@ -7,6 +7,7 @@ import argparse
 import uvicorn
 
 from hookstream.cli._common import add_listen_options
+from hookstream.runtime.service import guarded_httptools
 from hookstream.runtime.services_table import port_of
 from hookstream.runtime.settings import Settings
 from hookstream.runtime.tracing import tracer_for
@@ -37,7 +38,7 @@ def _serve(app: WebhookRouter, args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_httptools(),  # httptools with a head timeout and size limit
         log_level="warning",
         access_log=False,
         lifespan="on",
