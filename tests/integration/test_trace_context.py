@@ -17,16 +17,20 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from hookstream.runtime.kafka import new_consumer, new_producer
 from hookstream.runtime.otel import OtelTracer
-from hookstream.runtime.settings import KafkaSettings, Settings
+from hookstream.runtime.settings import KafkaSettings, ProcessorSettings, Settings
 from hookstream.runtime.tracing import TRACEPARENT, TraceContext, Tracer, context_of
 from ingress.app import create_app
 from ingress.signature import sign
 from ingress.splitter import split
+from processors.batch import BatchProcessor, InRecord
+from processors.core import Processor
+from processors.metrics import ProcessorMetrics
 from processors.runner import ProcessorsService
 from tests.conftest import TEST_SECRET, settings_for
 from tests.support.http import serve
 from tests.support.otlp_receiver import otlp_receiver
 from tests.support.processors_rig import Service, service_env, text_event, webhook_body
+from tests.support.processors_unit import messaging, pages
 from tests.support.sender_rig import (
     make_pages,
     running_sender,
@@ -183,3 +187,30 @@ async def test_processors_export_spans_over_otlp_http(
     assert span.parent_span_id == INCOMING.span_id
     assert span.service == "hookstream-processors"
     assert span.attributes["duplicate"] is False and span.attributes["commands"] == 1
+
+
+async def test_every_output_of_a_record_carries_its_trace_dead_letters_too() -> None:
+    config = pages()
+    batch = BatchProcessor(
+        Processor(ProcessorSettings(), lambda: config), ProcessorMetrics.create()
+    )
+    envelope = messaging(text_event("u1", 1, "what is the price?"))
+    other = TraceContext("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+    records = [
+        InRecord("p.inbound", 0, 0, b"k", envelope.encode(), INCOMING),
+        InRecord("p.inbound", 0, 1, b"k", b"{not an envelope", other),
+        InRecord("p.inbound", 0, 2, b"k2", b"{not an envelope"),  # no header: a new trace
+    ]
+    result = await batch.run(records, lambda _key: None, 1_767_225_600_000)
+    by_topic: dict[tuple[str, str], int] = {}
+    for out in result.outputs:
+        ctx = context_of(out.headers)
+        assert ctx is not None, out.topic
+        assert ctx.span_id not in (INCOMING.span_id, other.span_id), "a child, not the parent"
+        by_topic[(out.topic, ctx.trace_id)] = by_topic.get((out.topic, ctx.trace_id), 0) + 1
+    assert by_topic[("outbound", INCOMING.trace_id)] == 1
+    assert by_topic[("analytics", INCOMING.trace_id)] >= 1
+    assert by_topic[("dlq", other.trace_id)] == 1
+    assert by_topic[("analytics", other.trace_id)] == 1
+    fresh = {trace for (topic, trace) in by_topic if topic == "dlq"} - {other.trace_id}
+    assert len(fresh) == 1 and INCOMING.trace_id not in fresh
