@@ -2,9 +2,10 @@
 
     apply_migrations(client, database="hookstream", ttl_days=365)
 
-Each file is a list of `;`-separated statements with `{db}` and `{ttl_days}` placeholders; every
-statement is idempotent (IF NOT EXISTS), and `{db}.schema_migrations` records which versions ran,
-so starting the sink any number of times, or several sinks at once, converges on one schema.
+Each file is a list of `;`-separated statements with `{db}`, `{ttl_days}` and `{ttl_seconds}`
+placeholders; every statement is idempotent (IF NOT EXISTS, upserts), and
+`{db}.schema_migrations` records which versions ran, so starting the sink any number of times,
+or several sinks at once, converges on one schema.
 `TABLE_COLUMNS` is the column order the sink inserts in (see `sinks/rows.py`).
 """
 
@@ -81,7 +82,8 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "conversation_id",
     ),
 }
-ROLLUP_TABLES = ("messages_1m", "replies_1m", "deliveries_1m", "dead_letters_1m")
+ROLLUP_TABLES = ("messages_1m", "replies_1m", "deliveries_1m", "dead_letters_1m")  # views
+LEDGER_TABLE = "stored_facts"  # fact_id -> ts of every stored fact (003_atomic_rollups.sql)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def load_migrations(database: str, ttl_days: int) -> tuple[Migration, ...]:
             continue
         sql = entry.read_text(encoding="utf-8")
         sql = sql.replace("{db}", database).replace("{ttl_days}", str(ttl_days))
+        sql = sql.replace("{ttl_seconds}", str(ttl_days * 86_400))
         found.append(Migration(int(match.group(1)), match.group(2), split_statements(sql)))
     return tuple(sorted(found, key=lambda m: m.version))
 

@@ -4,11 +4,13 @@
     await sink.run(stop)
 
 Loop: poll records into a batch (malformed ones are kept aside for the dlq) until the batch
-policy says flush; write the batch (writer.py: already-stored facts dropped, one insert per
-table with a deduplication token, refused rows isolated); dead-letter the malformed and refused
-records; only then commit the batch's offsets. If ClickHouse is down the batch is kept and
-retried with backoff, and nothing is committed. A batch whose partitions were revoked meanwhile
-is not committed: the next owner re-reads it and the writer drops the facts already stored.
+policy says flush; write the batch (writer.py: already-stored facts dropped, found by lookups
+that cost the same however much is stored; one insert per table with a deduplication token,
+the minute rollups written in the same part; refused rows isolated); dead-letter the
+malformed and refused records; only then commit the batch's offsets. If ClickHouse is down the
+batch is kept and retried with backoff, and nothing is committed. A batch whose partitions were
+revoked meanwhile is not committed: the next owner re-reads it and the writer drops the facts
+already stored.
 
 Three stages overlap: the event loop decodes batch N+2 while a second client asks ClickHouse
 which facts of batch N+1 it already has and the first client inserts batch N (chDB and the
@@ -215,7 +217,7 @@ class AnalyticsSink:
         checker = self._writer(self.checker)
         try:
             async with self._check_lock:
-                return Prechecked(await asyncio.to_thread(checker.check, batch))
+                return await asyncio.to_thread(checker.check, batch)
         except (WriteFailed, ClickHouseUnavailable, OSError):
             return None
 
@@ -259,8 +261,7 @@ class AnalyticsSink:
         return self._writer(client).write(batch, checked)
 
     def _writer(self, client: Client) -> ClickHouseWriter:
-        lookback_ms = int(self.settings.sink.dedup_lookback_s * 1000)
-        return ClickHouseWriter(client, self.target.database, lookback_ms)
+        return ClickHouseWriter(client, self.target.database)
 
     async def _dead_letter(self, batch: Batch, result: WriteResult) -> None:
         if self.producer is None or not (batch.malformed or result.rejected):
