@@ -50,7 +50,7 @@ async def test_a_taken_port_is_a_failure_not_a_silent_exit() -> None:
         async def forever(stop: asyncio.Event) -> None:
             await stop.wait()
 
-        with pytest.raises(HookstreamError, match="cannot listen on 127.0.0.1"):
+        with pytest.raises(HookstreamError, match=r"cannot listen on 127\.0\.0\.1"):
             await run_service(http(taken.getsockname()[1]), forever)
 
 
