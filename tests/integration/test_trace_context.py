@@ -22,6 +22,7 @@ from hookstream.runtime.tracing import TRACEPARENT, TraceContext, Tracer, contex
 from ingress.app import create_app
 from ingress.signature import sign
 from ingress.splitter import split
+from ingress.webhook import traceparents
 from processors.batch import BatchProcessor, InRecord
 from processors.core import Processor
 from processors.metrics import ProcessorMetrics
@@ -214,3 +215,16 @@ async def test_every_output_of_a_record_carries_its_trace_dead_letters_too() -> 
     assert by_topic[("analytics", other.trace_id)] == 1
     fresh = {trace for (topic, trace) in by_topic if topic == "dlq"} - {other.trace_id}
     assert len(fresh) == 1 and INCOMING.trace_id not in fresh
+
+
+def test_without_an_exporter_each_event_gets_one_short_header() -> None:
+    children = [context_of(h) for h in traceparents(INCOMING, 3)]
+    assert all(c is not None and c.trace_id == INCOMING.trace_id for c in children)
+    assert len({c.span_id for c in children if c}) == 3 and INCOMING not in children
+    unsampled = TraceContext(INCOMING.trace_id, INCOMING.span_id, sampled=False)
+    [header] = traceparents(unsampled, 1)
+    child = context_of(header)
+    assert child is not None and child.trace_id == INCOMING.trace_id and not child.sampled
+    fresh = [context_of(h) for h in traceparents(None, 3)]
+    assert all(c is not None and c.sampled for c in fresh)
+    assert len({c.trace_id for c in fresh if c}) == 3
