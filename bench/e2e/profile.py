@@ -60,4 +60,19 @@ def top(lines: Iterable[str], n: int = 15) -> dict[str, Any]:
     def share(counter: Counter[str]) -> list[tuple[str, float]]:
         return [(f, round(100 * c / total, 1)) for f, c in counter.most_common(n)]
 
-    return {"samples": total, "self_pct": share(own), "inclusive_pct": share(inclusive)}
+    ours = Counter({f: c for f, c in inclusive.items() if _ours(f)})
+    return {
+        "samples": total,
+        "self_pct": share(own),
+        "inclusive_pct": share(inclusive),
+        "inclusive_project_pct": share(ours),
+    }
+
+
+PROJECT = ("ingress", "processors", "senders", "sinks", "schemas", "runtime")
+
+
+def _ours(frame: str) -> bool:
+    """A frame of the project's own code (`name (package/module.py)`)."""
+    where = frame.rpartition(" (")[2]
+    return where.split("/", 1)[0] in PROJECT

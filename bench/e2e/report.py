@@ -188,7 +188,9 @@ def render(results: Mapping[str, Any]) -> str:
         )
     for name, found in (results.get("profiles") or {}).items():
         top = ", ".join(f"{frame} {pct}%" for frame, pct in found["self_pct"][:6])
+        ours = ", ".join(f"{f} {pct}%" for f, pct in found.get("inclusive_project_pct", [])[:6])
         lines.append(f"profile {name} ({found['samples']} samples), self time: {top}")
+        lines.append(f"profile {name}, inclusive (project code): {ours}")
     headers = (
         "SERVICE",
         "RSS_START_MB",

@@ -104,3 +104,11 @@ def test_profile_top_counts_self_and_inclusive_shares() -> None:
         ("encode (codec.py)", 10.0),
     ]
     assert dict(found["inclusive_pct"])["run (loop.py)"] == 100.0
+
+
+def test_profile_inclusive_shares_of_the_projects_own_code() -> None:
+    lines = [
+        "<module> (app.py:1);run (asyncio/runners.py:10);check (sinks/writer.py:5) 30",
+        "<module> (app.py:1);run (asyncio/runners.py:10) 70",
+    ]
+    assert top(lines)["inclusive_project_pct"] == [("check (sinks/writer.py)", 30.0)]
