@@ -73,7 +73,16 @@ def rows(data: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
 
 
 def _is_scalar(value: Any) -> bool:
-    return not isinstance(value, Mapping | list)
+    """A value shown in one cell: a scalar, or a short list of scalars."""
+    if isinstance(value, list):
+        return len(value) <= LONG_SERIES and not any(isinstance(v, Mapping | list) for v in value)
+    return not isinstance(value, Mapping)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(_scalar(v) for v in value)
+    return _scalar(value)
 
 
 def _matrix(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -86,7 +95,7 @@ def _matrix(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
         "| --- | " + " | ".join("---:" for _ in columns) + " |",
     ]
     for case, figures in records.items():
-        cells = [_scalar(figures[c]) if c in figures else "" for c in columns]
+        cells = [_cell(figures[c]) if c in figures else "" for c in columns]
         lines.append(f"| `{case}` | " + " | ".join(cells) + " |")
     return lines
 
@@ -98,7 +107,7 @@ def _table(pairs: list[tuple[str, str]]) -> list[str]:
 def _block(data: Mapping[str, Any], level: int) -> list[str]:
     """Scalars as a figure/value table, a group of similar records as a matrix, the rest as
     sections of their own (then flattened, below the third heading level)."""
-    scalars = [(k, _scalar(v)) for k, v in data.items() if _is_scalar(v) and k not in SKIPPED]
+    scalars = [(k, _cell(v)) for k, v in data.items() if _is_scalar(v) and k not in SKIPPED]
     records = {
         k: v
         for k, v in data.items()

@@ -113,6 +113,7 @@ def test_bench_reports_render_whatever_the_json_holds(tmp_path: Path) -> None:
                 "config": {"rate": 250, "soak": False},
                 "pipeline": {"reply_latency_ms": {"p95": 134.25}},
                 "timeline": {"broker": [[0, 1.5]] * 40},
+                "load_average_start": [2.5, 1.0, 0.5],
             }
         )
     )
@@ -133,6 +134,7 @@ def test_bench_reports_render_whatever_the_json_holds(tmp_path: Path) -> None:
         "### reply_latency_ms\n\n| figure | value |\n| --- | ---: |\n| `p95` | 134.25 |" in report
     )
     assert "| `broker` | (40 values, in the JSON) |" in report
+    assert "| `load_average_start` | 2.5, 1, 0.5 |" in report
     assert "make bench-e2e" in report
     sink = next(p for p in written if p.name.endswith("-sink.md")).read_text()
     assert "| case | `rows_per_s` | `ratio` |" in sink
