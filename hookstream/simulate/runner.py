@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import math
 import resource
+import ssl
 import sys
 import time
 from collections import Counter
@@ -50,14 +51,16 @@ class Target:
     host: str
     port: int
     path: str  # with the query string, if any
+    tls: bool = False
 
     @classmethod
     def of(cls, url: str) -> Target:
         parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"simulate posts over plain http://host:port/path, not {url!r}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"simulate posts to http(s)://host[:port]/path, not {url!r}")
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return cls(parts.hostname, parts.port or 80, path)
+        tls = parts.scheme == "https"
+        return cls(parts.hostname, parts.port or (443 if tls else 80), path, tls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +173,9 @@ class Connection:
     async def open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.reader is None or self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.open_connection(
-                self.target.host, self.target.port
+                self.target.host,
+                self.target.port,
+                ssl=ssl.create_default_context() if self.target.tls else None,
             )
         return self.reader, self.writer
 

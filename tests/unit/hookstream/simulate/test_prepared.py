@@ -64,13 +64,14 @@ def test_without_ids_none_are_computed() -> None:
     assert all(p.event_ids == () for p in prepare(TrafficModel(), TARGET, "s", 5))
 
 
-def test_targets_are_plain_http_with_port_and_query() -> None:
+def test_targets_are_http_or_https_with_port_and_query() -> None:
     assert Target.of("http://localhost:9000/webhook?x=1") == Target(
         "localhost", 9000, "/webhook?x=1"
     )
     assert Target.of("http://h/").port == 80
-    with pytest.raises(ValueError, match="plain http"):
-        Target.of("https://h/webhook")
+    assert Target.of("https://h/webhook") == Target("h", 443, "/webhook", tls=True)
+    with pytest.raises(ValueError, match="http"):
+        Target.of("ftp://h/webhook")
 
 
 @pytest.mark.parametrize(
