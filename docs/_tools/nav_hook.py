@@ -3,7 +3,8 @@ page (which --strict fails) nor leaves an existing one out.
 
 - `docs/brokers.md` (the brokers page, written with the Kafka work) after "Gotchas";
 - `docs/meta/*.md` (Meta and Instagram setup) as a section after "Getting started";
-- `docs/benchmarks/reports/*.md` (dated reports) under "Benchmarks", newest first.
+- other pages in `docs/benchmarks/`, then `docs/benchmarks/reports/*.md` (dated reports, newest
+  first) under "Benchmarks".
 
 Each page's nav title is its first `# ` heading.
 
@@ -52,10 +53,14 @@ def extend_nav(nav: list[NavItem], docs: Path) -> list[NavItem]:
         )
     if (docs / "brokers.md").is_file():
         nav.insert(_index_of(nav, "Gotchas") + 1, {"Brokers": "brokers.md"})
+    # other pages written under docs/benchmarks/ (a study beside the dated reports), then the
+    # reports, newest first
+    studies = sorted(p for p in (docs / "benchmarks").glob("*.md") if p.name != "index.md")
     reports = sorted((docs / "benchmarks" / "reports").glob("*.md"), reverse=True)
-    if reports:
+    if studies or reports:
         at = _index_of(nav, "Benchmarks")
-        nav[at] = {"Benchmarks": [*nav[at]["Benchmarks"], *_entries(docs, reports)]}
+        listed = nav[at]["Benchmarks"]
+        nav[at] = {"Benchmarks": [*listed, *_entries(docs, studies), *_entries(docs, reports)]}
     return nav
 
 

@@ -53,6 +53,8 @@ def test_nav_adds_teammates_pages_and_reports_newest_first(tmp_path: Path) -> No
     page(tmp_path / "brokers.md", "Brokers")
     page(tmp_path / "benchmarks" / "reports" / "2026-11-23-sink.md", "old")
     page(tmp_path / "benchmarks" / "reports" / "2026-12-01-e2e.md", "new")
+    page(tmp_path / "benchmarks" / "index.md", "Benchmarks")
+    page(tmp_path / "benchmarks" / "state.md", "A study")
     nav = nav_hook.extend_nav(NAV, tmp_path)
     titles = [next(iter(item)) for item in nav]
     assert titles == [
@@ -69,6 +71,7 @@ def test_nav_adds_teammates_pages_and_reports_newest_first(tmp_path: Path) -> No
         {"Meta troubleshooting": "meta/troubleshooting.md"},
     ]
     assert nav[5]["Benchmarks"][1:] == [
+        {"A study": "benchmarks/state.md"},
         {"new": "benchmarks/reports/2026-12-01-e2e.md"},
         {"old": "benchmarks/reports/2026-11-23-sink.md"},
     ]
