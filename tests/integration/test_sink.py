@@ -232,6 +232,18 @@ def test_a_fact_stored_again_with_another_time_is_found_in_the_ledger(ch: Client
     assert (counts(ch, "p-later")["deliveries"], counts(ch, "p-later")["outcomes_1m"]) == (1, 1)
 
 
+def test_the_ledger_key_is_the_one_clickhouse_builds_for_any_page_and_id(ch: Client) -> None:
+    batch = Batch()
+    odd = [message(1, "pä\nge"), replace(message(2, "1:"), fact_id="msg:\n'\\x")]
+    for offset, fact in enumerate(odd):
+        batch.add_row(row_for(fact), Source("keys.analytics", 0, offset, None, None), 0.0)
+    writer = ClickHouseWriter(ch, "hookstream")
+    assert writer.write(batch).inserted == 2
+    checked = writer.check(batch)
+    assert checked.stored["messages"] == {f.fact_id for f in odd}
+    assert not checked.unledgered  # found in the ledger, under the key computed here
+
+
 def test_an_install_on_the_002_schema_upgrades_keeping_its_counts(ch: Client) -> None:
     db = "upgraded"
     old = [m for m in load_migrations(db, 3650) if m.version <= 2]
