@@ -186,7 +186,8 @@ class ProcessorsApp:
         """Idle conversations expire a bounded number of states per run, beside the batches."""
         while True:
             await asyncio.sleep(SWEEP_EVERY_S)
-            self.sweeper.step(int(time.time() * 1000))
+            if self.sweeper.step(int(time.time() * 1000)):
+                await self.flush_changelog()  # the tombstones, also while no event comes
 
     def _expire(self, key: bytes, partition: int | None) -> None:
         self.local.delete(key, partition)

@@ -78,3 +78,31 @@ async def test_a_restarted_worker_on_rocksdb_keeps_the_dedupe_of_a_conversation(
     ids = [decode_command(r.value).command_id for r in outbound]
     assert ids.count(first_id) == 1  # the redelivered event was a duplicate after the restart
     assert ids.count(again_id) == 1
+
+
+async def test_an_idle_conversation_expires_with_a_tombstone_on_the_changelog(
+    kafka_settings: KafkaSettings, tmp_path: Path
+) -> None:
+    env = {
+        **service_env(kafka_settings, tmp_path),
+        "HOOKSTREAM_PROCESSORS_STORE": "rocksdb",
+        "HOOKSTREAM_CONVERSATION_TTL_S": "1",
+    }
+    key = f"{PAGE}:u2".encode()
+    worker = Service("processors", env, tmp_path).start()
+    try:
+        await worker.ready()
+        await produce(kafka_settings, records([text_event("u2", 0)]))
+        writes = await collect(
+            kafka_settings,
+            "processors-conversations-changelog",  # the table's, "<group>-<table>-changelog"
+            lambda r: any(x.key == key and x.value is None for x in r),
+            settle_s=0,
+        )
+    finally:
+        worker.stop()
+    mine = [x.value for x in writes if x.key == key]
+    assert mine[0] is not None and mine[-1] is None  # its state, then the tombstone
+    group = kafka_settings.topic("processors")
+    state, _offsets = stored(tmp_path / "state" / "faust" / group / "member-0", key)
+    assert state is None  # gone from the local store too
