@@ -10,6 +10,10 @@ Targets (issue 5): sink / bare >= 0.7; the sink sustains 10x the pipeline's targ
 - sink path: the same records as Kafka bytes -> decode -> row mapping -> batching -> writer
   (drop already-stored facts, insert with deduplication tokens), batches of 10,000.
 - end to end: records produced to the embedded broker first, then `AnalyticsSink` drains them.
+- `--prefill N` (issue 14): the sink path into tables already holding N facts (one INSERT ...
+  SELECT from numbers() per table, straight into the tables: 2 messages : 1 reply : 1 delivery,
+  the same pages, times just before the measured facts) versus into empty tables, side by side
+  in rotating rounds; target: the prefilled rate within 10% of the empty one.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import orjson
 from aiokafka import TopicPartition
 from clickhouse_connect.driver.client import Client
 
-from bench.sink.facts import encoded_facts
+from bench.sink.facts import BASE_MS, encoded_facts
 from hookstream.embedded.tansu import EmbeddedBroker
 from hookstream.runtime.clickhouse import connect, parse_clickhouse_url
 from hookstream.runtime.kafka import ensure_topics, new_producer
@@ -158,6 +162,93 @@ def settle(client: Client, limit_s: float = 20.0) -> None:
 
 
 PATHS = ("insert", "bare", "sink")
+TARGET_PREFILLED_RATIO = 0.9
+
+_PREFILL = {
+    "messages": (
+        "SELECT concat('msg:pre-', toString(number)), {ts} AS t, concat('pre-', toString(number)),"
+        " t, t + toIntervalMillisecond(35), 35, 'messenger', toString(1000 + number % 20),"
+        " concat(toString(1000 + number % 20), ':u', toString(number % 5000)),"
+        " concat('u', toString(number % 5000)), 'in', if(number % 8 = 0, 'postback', 'message'),"
+        " number % 300, [], false, false FROM numbers({n})"
+    ),
+    "replies": (
+        "SELECT concat('plan:cpre-', toString(number)), {ts} AS t, t + toIntervalMillisecond(30),"
+        " 30, concat('cpre-', toString(number)), concat('pre-', toString(number)),"
+        " toString(1000 + number % 20),"
+        " concat(toString(1000 + number % 20), ':u', toString(number % 5000)),"
+        " 'rules', 'pricing', 'RESPONSE' FROM numbers({n})"
+    ),
+    "deliveries": (
+        "SELECT concat('dlv:cpre-', toString(number), ':delivered:1'), {ts} AS t,"
+        " t - toIntervalMillisecond(150), concat('cpre-', toString(number)),"
+        " toString(1000 + number % 20),"
+        " concat(toString(1000 + number % 20), ':u', toString(number % 5000)), 'delivered', 1,"
+        " 150, 180, true, false, 0, 0, '', concat('m', toString(number)) FROM numbers({n})"
+    ),
+}
+
+
+def prefill(client: Client, db: str, n: int) -> float:
+    """n facts straight into the tables (their rollups and the ledger filled as on any insert),
+    in the sink's mix, ending 10 ms apart just before the measured facts' times."""
+    started = time.perf_counter()
+    shares = {"messages": n // 2, "replies": n // 4, "deliveries": n - n // 2 - n // 4}
+    for table, rows in shares.items():
+        ts = f"fromUnixTimestamp64Milli(toInt64({BASE_MS} - ({n} - number) * 10), 'UTC')"
+        select = _PREFILL[table].format(ts=ts, n=rows)
+        columns = ", ".join(TABLE_COLUMNS[table])
+        client.command(
+            f"INSERT INTO {db}.{table} ({columns}) {select}",
+            settings={"max_insert_block_size": 1_000_000},
+        )
+    return time.perf_counter() - started
+
+
+def stored(client: Client, db: str) -> int:
+    return sum(
+        int(client.query(f"SELECT count() FROM {db}.{t}").result_rows[0][0])  # noqa: S608
+        for t in TABLE_COLUMNS
+    )
+
+
+def prefilled(path: Path, n: int, facts: int, rounds: int) -> dict[str, Any]:
+    """The sink path into empty tables and into tables holding `facts` facts, rotating."""
+    client, checker = (connect(parse_clickhouse_url(f"chdb://{path}")) for _ in range(2))
+    try:
+        apply_migrations(client, "full", 3650)
+        fill_s = prefill(client, "full", facts)
+        settle(client, 600.0)
+        before = stored(client, "full")
+        times: dict[str, list[float]] = {"empty": [], "prefilled": []}
+        for r in range(rounds):
+            values = encoded_facts(n, f"p{r}")
+            for name in ("empty", "prefilled") if r % 2 == 0 else ("prefilled", "empty"):
+                db = "full" if name == "prefilled" else f"empty{r}"
+                apply_migrations(client, db, 3650)
+                settle(client, 120.0)
+                times[name].append(sink_path(client, db, values, checker))
+            assert count(client, f"empty{r}") == n // 2
+            client.command(f"DROP DATABASE empty{r} SYNC")
+        after = stored(client, "full")
+        client.command("DROP DATABASE full SYNC")
+    finally:
+        client.close()
+        checker.close()
+    rate = {name: n / min(seconds) for name, seconds in times.items()}
+    return {
+        "rows": n,
+        "rounds": rounds,
+        "prefilled_facts": facts,
+        "prefill_seconds": round(fill_s, 1),
+        "stored_before": before,
+        "stored_after": after,
+        "empty_rows_per_s": round(rate["empty"]),
+        "prefilled_rows_per_s": round(rate["prefilled"]),
+        "ratio": round(rate["prefilled"] / rate["empty"], 3),
+        "target_ratio": TARGET_PREFILLED_RATIO,
+        "rounds_rows_per_s": {name: [round(n / t) for t in ts] for name, ts in times.items()},
+    }
 
 
 def side_by_side(path: Path, n: int, rounds: int) -> dict[str, Any]:
@@ -250,8 +341,30 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="side-by-side rounds (best taken)")
     parser.add_argument("--e2e-rows", type=int, default=100_000, help="backlog for end to end")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--prefill",
+        type=int,
+        default=0,
+        help="instead: the sink into tables already holding this many facts vs empty tables",
+    )
     args = parser.parse_args()
     tune_gc()  # the sink process's GC policy, for every path measured here
+    if args.prefill:
+        with tempfile.TemporaryDirectory(prefix="bench-sink-") as tmp:
+            pre = prefilled(Path(tmp) / "p", args.rows, args.prefill, args.rounds)
+        print(
+            f"prefill: {pre['prefilled_facts']:,} facts in {pre['prefill_seconds']} s "
+            f"({pre['stored_before']:,} rows stored before, {pre['stored_after']:,} after)"
+        )
+        print(f"sink into empty tables:      {pre['empty_rows_per_s']:>9,} rows/s")
+        print(
+            f"sink into prefilled tables:  {pre['prefilled_rows_per_s']:>9,} rows/s   "
+            f"ratio {pre['ratio']:.3f} (target >= {TARGET_PREFILLED_RATIO}); "
+            f"rounds {pre['rounds_rows_per_s']}"
+        )
+        if args.json:
+            args.json.write_text(json.dumps({"prefilled": pre}, indent=2))
+        return
     with tempfile.TemporaryDirectory(prefix="bench-sink-") as tmp:
         figures = {"side_by_side": side_by_side(Path(tmp) / "a", args.rows, args.rounds)}
         figures["end_to_end"] = asyncio.run(end_to_end(Path(tmp) / "b", args.e2e_rows))
