@@ -11,6 +11,7 @@ restarted worker on RocksDB reads only the changelog's tail.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from typing import Any
 
 from faust.types import TP
@@ -42,7 +43,12 @@ def store_url(configured: str) -> str:
         if rocksdb_available():
             return "rocksdb://"
         event(
-            log, "processors_store_fallback", wanted="rocksdb", using="memory", missing="rocksdict"
+            log,
+            "processors_store_fallback",
+            logging.WARNING,
+            wanted="rocksdb",
+            using="memory",
+            missing="rocksdict",
         )
     return "memory://"
 
@@ -107,7 +113,8 @@ class RocksStore:
         self.store.set_persisted_offset(TP(topic, partition), offset)
 
     def scan(self, limit: int) -> list[Entry]:
-        """The next `limit` states after the cursor, across the open (assigned) partitions."""
+        """The next `limit` states after the cursor, across the open (assigned) partitions,
+        round and round (after the last partition's last key, the first partition's first)."""
         partitions = sorted(self.store._dbs)
         if not partitions:
             return []

@@ -64,3 +64,14 @@ def test_memory_scan_snapshots_a_pass_and_skips_keys_deleted_meanwhile() -> None
 def test_store_url_by_setting() -> None:
     assert store_url("memory") == "memory://"
     assert store_url("rocksdb") == "rocksdb://"
+
+
+def test_rocksdb_without_its_driver_falls_back_to_memory_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("processors.table_store.rocksdb_available", lambda: False)
+    with caplog.at_level("WARNING"):
+        assert store_url("rocksdb") == "memory://"
+    assert [r.levelname for r in caplog.records if "store_fallback" in r.getMessage()] == [
+        "WARNING"
+    ]
