@@ -19,10 +19,11 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaProducer
+from aiokafka.helpers import create_ssl_context
 from faust.types import EventT, StreamT
 
 from hookstream.runtime.replay_bound import StopGate, load_plan
-from hookstream.runtime.settings import Settings
+from hookstream.runtime.settings import KafkaSettings, Settings
 from hookstream.runtime.tracing import context_of
 from processors.batch import BatchProcessor, InRecord, OutRecord
 from processors.expiry import SWEEP_EVERY_S, Sweeper
@@ -42,6 +43,19 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server]
 
 
+def broker_credentials(kafka: KafkaSettings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """The worker's SASL and/or TLS, as the other services get them from connection_config."""
+    tls = create_ssl_context() if kafka.security_protocol.upper().endswith("SSL") else None
+    if kafka.sasl_mechanism:
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.reveal(),
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=tls,
+        )
+    return faust.SSLCredentials(tls) if tls is not None else None
+
+
 def table_dir(settings: Settings, group: str, slot: int) -> Path:
     """Each member slot its own RocksDB files: two workers on one state dir never share them."""
     return Path(settings.state_dir) / "faust" / group / f"member-{slot}"
@@ -59,6 +73,7 @@ def faust_app(
     return faust.App(
         group,
         broker=broker_urls(kafka.bootstrap_servers),
+        broker_credentials=broker_credentials(kafka),
         store=store_url(settings.processors.store),
         web_enabled=False,
         autodiscover=False,

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import murmur2
 
 from hookstream.runtime.errors import HookstreamError
@@ -72,6 +73,9 @@ def connection_config(settings: KafkaSettings) -> dict[str, Any]:
             sasl_plain_username=settings.sasl_username,
             sasl_plain_password=settings.sasl_password.reveal(),
         )
+    if settings.security_protocol.upper().endswith("SSL"):
+        # aiokafka needs the context itself (the system's CAs, hostname checked).
+        config["ssl_context"] = create_ssl_context()
     return config
 
 

@@ -35,3 +35,15 @@ def test_sasl_settings_map_to_librdkafka_names() -> None:
 def test_the_ingress_linger_is_a_setting() -> None:
     assert Settings.from_env({}).ingress.linger_ms == 0.5
     assert Settings.from_env({"HOOKSTREAM_INGRESS_LINGER_MS": "2.5"}).ingress.linger_ms == 2.5
+
+
+def test_tls_gives_the_aiokafka_clients_a_verifying_context() -> None:
+    import ssl
+
+    from hookstream.runtime.kafka import connection_config
+
+    for protocol in ("SSL", "SASL_SSL"):
+        context = connection_config(KafkaSettings(security_protocol=protocol))["ssl_context"]
+        assert isinstance(context, ssl.SSLContext)
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert "ssl_context" not in connection_config(KafkaSettings(security_protocol="PLAINTEXT"))
