@@ -195,14 +195,14 @@ def garble(body: bytes, rng: random.Random) -> bytes:
 
 def request(
     rng: random.Random, bodies: list[dict[str, Any]]
-) -> tuple[str, bytes, dict[str, str], bool]:
+) -> tuple[str, bytes, dict[str, Any], bool]:
     """(path, body, headers, signed with the right secret)."""
     path = rng.choice(["/webhook", "/webhook", "/webhooks/messenger", "/webhooks/instagram"])
     base = rng.choice(bodies)
     body = encode(mutate(base, rng, [rng.randint(1, 6)]), rng)
     if rng.random() < 0.15:
         body = garble(body, rng)
-    headers = {
+    headers: dict[str, Any] = {
         "content-type": rng.choice(
             ["application/json"] * 8 + ["application/json; charset=utf-8", "text/plain", ""]
         )

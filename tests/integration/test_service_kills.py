@@ -74,7 +74,7 @@ async def kill_and_restart(
 
 
 def uncertain_calls(sandbox: SandboxRig, kills: Kills) -> set[str]:
-    made = {}
+    made: dict[str, set[str]] = {}
     for cid, tag in sandbox.accepted():
         made.setdefault(tag, set()).add(cid)
     out: set[str] = set()

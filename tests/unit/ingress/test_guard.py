@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from starlette.routing import Route
 from ingress.errors import BodyTimeout, ServerBusy
 from ingress.guard import BodyGuard, BodyGuardMiddleware
 
-Message = dict[str, Any]
+Message = MutableMapping[str, Any]
 
 
 class Sent:

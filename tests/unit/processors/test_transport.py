@@ -12,7 +12,7 @@ async def test_worker_consumer_uses_the_configured_fetch_wait() -> None:
     )
     app = faust_app(settings)
     install(app, settings.processors.fetch_max_wait_ms)
-    thread = app.consumer._thread
+    thread = app.consumer._thread  # type: ignore[attr-defined]  # faust internals
     consumer = thread._create_worker_consumer(app.transport)
     try:
         assert consumer._fetch_max_wait_ms == 77  # faust alone would give 1500

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hookstream.runtime.clickhouse import parse_clickhouse_url
@@ -24,10 +26,10 @@ def test_server_url_parts_and_password_never_described() -> None:
 
 
 def test_embedded_urls_absolute_and_relative(
-    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert parse_clickhouse_url("chdb:///var/lib/hs").path == "/var/lib/hs"
-    monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
+    monkeypatch.chdir(tmp_path)
     target = parse_clickhouse_url("chdb://./.hookstream/analytics")
     assert target.embedded and target.path == str(tmp_path / ".hookstream" / "analytics")
     assert target.database == "hookstream"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -121,7 +122,7 @@ def test_version_comes_from_the_pom() -> None:
 
 def test_no_java_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JAVA_HOME", raising=False)
-    monkeypatch.setattr(kafka_maven.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
     with pytest.raises(ConfigError, match="apt-get install openjdk-17"):
         kafka_maven.java_binary()
 
@@ -138,7 +139,7 @@ def test_old_java_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 def test_no_maven_and_empty_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOOKSTREAM_KAFKA_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(kafka_maven.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
     with pytest.raises(ConfigError, match=r"Maven is missing.*apt-get install maven"):
         kafka_maven.classpath()
 
@@ -150,7 +151,7 @@ def test_maven_failure_names_its_log(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     )
     mvn.chmod(0o755)
     monkeypatch.setenv("HOOKSTREAM_KAFKA_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(kafka_maven.shutil, "which", lambda _name: str(mvn))
+    monkeypatch.setattr(shutil, "which", lambda _name: str(mvn))
     with pytest.raises(ConfigError) as caught:
         kafka_maven.classpath()
     message = str(caught.value)
@@ -168,6 +169,6 @@ def test_a_resolution_missing_a_jar_is_refused(
     mvn.write_text("#!/bin/sh\nexit 0\n")
     mvn.chmod(0o755)
     monkeypatch.setenv("HOOKSTREAM_KAFKA_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(kafka_maven.shutil, "which", lambda _name: str(mvn))
+    monkeypatch.setattr(shutil, "which", lambda _name: str(mvn))
     with pytest.raises(ConfigError, match=r"missing kafka_2\.13-"):
         kafka_maven.classpath()

@@ -5,6 +5,7 @@ sender's URL carries appsecret_proof and goes to graph.instagram.com for Instagr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hookstream.runtime.pages import appsecret_proof, parse_pages
 from hookstream.runtime.settings import Settings
@@ -35,7 +36,7 @@ def test_a_temporarily_restricted_page_is_stopped_like_an_invalid_token() -> Non
 
 
 def test_a_sticker_sent_both_ways_during_the_transition_is_one_attachment() -> None:
-    event = {
+    event: dict[str, Any] = {
         "sender": {"id": "u1"},
         "recipient": {"id": "1001"},
         "timestamp": T_MS,
