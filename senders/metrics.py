@@ -41,7 +41,7 @@ class SenderMetrics:
         )
         self.page_stopped = Gauge(
             "hookstream_sender_page_stopped",
-            "1 while a page is stopped (token 190, policy 368)",
+            "1 while a page is stopped (token 190, policy 368, restricted 10/1893063)",
             ["page_id"],
             registry=registry,
         )
