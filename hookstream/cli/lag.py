@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 from collections.abc import Iterable
 
@@ -86,11 +87,10 @@ async def show(args: argparse.Namespace, settings: Settings) -> None:
             snapshot = await collector.collect()
             if args.group:
                 keep = set(args.group)
-                snapshot = type(snapshot)(
-                    snapshot.at_ms,
-                    tuple(r for r in snapshot.rows if r.group in keep),
-                    tuple(g for g in snapshot.groups if g.group in keep),
-                    snapshot.topic_ends,
+                snapshot = dataclasses.replace(
+                    snapshot,
+                    rows=tuple(r for r in snapshot.rows if r.group in keep),
+                    groups=tuple(g for g in snapshot.groups if g.group in keep),
                 )
             statuses = tracker.observe(snapshot)
             if args.json:

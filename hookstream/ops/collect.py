@@ -4,7 +4,9 @@ On Apache Kafka (`KafkaSettings.full_protocol`) committed offsets come from the 
 `list_consumer_group_offsets`; on the embedded broker, whose answer aiokafka cannot decode,
 through a consumer carrying the group id (never joining the group). Besides: `list_consumer_groups`,
 `describe_consumer_groups` one group per request, end offsets, and fetches for record times. The
-figures are the same on both.
+figures are the same on both: the embedded broker's end offsets undercount after multi-record
+batches, so there the ends come from a fetch's high watermark (`lag_ends`), and the snapshot lists
+each partition whose reported end was corrected.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from hookstream.ops.errors import OpsError
 from hookstream.ops.lag import PartitionLag, partition_lag
+from hookstream.ops.lag_ends import EndCorrection, high_watermarks, true_ends
 from hookstream.ops.offsets import record_timestamps
 from hookstream.runtime.kafka import PIPELINE_TOPICS, new_admin, new_consumer
 from hookstream.runtime.settings import KafkaSettings
@@ -37,6 +40,8 @@ class Snapshot:
     rows: tuple[PartitionLag, ...]
     groups: tuple[GroupInfo, ...]
     topic_ends: tuple[tuple[str, int, int], ...]  # (topic, partition, end offset)
+    # partitions whose end the broker reported too low (the embedded broker's ListOffsets)
+    corrections: tuple[EndCorrection, ...] = ()
 
 
 def pipeline_topic_names(settings: KafkaSettings, names: Sequence[str] = ()) -> list[str]:
@@ -128,9 +133,13 @@ class LagCollector:
 
     async def collect(self) -> Snapshot:
         tps = await self.partitions()
-        ends = await self.reader.end_offsets(tps) if tps else {}
+        reported = await self.reader.end_offsets(tps) if tps else {}
         commits = {g: await self.commits(g, tps) for g in await self.groups()}
         commits = {g: c for g, c in commits.items() if c or g in self.extra_groups}
+        watermarks = (
+            {} if self.settings.full_protocol else await high_watermarks(self.reader, reported)
+        )
+        ends, corrections = true_ends(reported, watermarks, commits.values())
         stamps = await self.oldest_stamps(commits, ends)
         now_ms = int(time.time() * 1000)
         rows = tuple(
@@ -149,7 +158,7 @@ class LagCollector:
         )
         infos = tuple(await describe_groups(self.admin, sorted(commits)))
         topic_ends = tuple((tp.topic, tp.partition, ends[tp]) for tp in tps)
-        return Snapshot(now_ms, rows, infos, topic_ends)
+        return Snapshot(now_ms, rows, infos, topic_ends, tuple(corrections))
 
     async def oldest_stamps(
         self,

@@ -64,11 +64,17 @@ def families(state: LagState) -> list[Metric]:
         "kafka_consumergroup_members", "Live members of the group", labels=["consumergroup"]
     )
     status = GaugeMetricFamily("kafka_consumergroup_status", STATUS_HELP, labels=["consumergroup"])
+    corrected = GaugeMetricFamily(
+        "hookstream_lag_end_corrected",
+        "Partitions whose end offset the broker reported below the records it holds (the "
+        "embedded broker's ListOffsets after multi-record batches); the metrics use the true end",
+    )
     up = GaugeMetricFamily("hookstream_lag_exporter_up", "1 if the last collection succeeded")
     snap = state.snapshot
     up.add_metric([], 1.0 if snap is not None and state.failures == 0 else 0.0)
     if snap is None:
         return [up]
+    corrected.add_metric([], len(snap.corrections))
     for row in snap.rows:
         labels = [row.group, row.topic, str(row.partition)]
         lag.add_metric(labels, row.lag)
@@ -84,7 +90,7 @@ def families(state: LagState) -> list[Metric]:
         members.add_metric([info.group], info.members)
     for group, value in state.statuses.items():
         status.add_metric([group], int(value))
-    return [lag, current, seconds, lag_sum, seconds_max, end, members, status, up]
+    return [lag, current, seconds, lag_sum, seconds_max, end, members, status, corrected, up]
 
 
 @dataclass(eq=False)

@@ -10,17 +10,23 @@ offset instead (one fetch per step).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+# what a fetch at a position tells: (partition, the records fetched there) -> a value, or None
+Pick = Callable[[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]], int | None]
 
 
-async def record_timestamps(
+async def fetch_at(
     consumer: AIOKafkaConsumer,
-    positions: dict[TopicPartition, int],
+    positions: Mapping[TopicPartition, int],
+    pick: Pick,
     timeout_s: float = 2.0,
+    records_each: int = 8,
 ) -> dict[TopicPartition, int]:
-    """The timestamp (ms) of the record at each given offset; missing where none came back."""
+    """Fetch at each position until `pick` has a value for every partition (or time is up);
+    missing where none came back."""
     if not positions:
         return {}
     consumer.assign(list(positions))
@@ -32,16 +38,32 @@ async def record_timestamps(
     try:
         while len(found) < len(positions) and loop.time() < deadline:
             wanted = [tp for tp in positions if tp not in found]
-            batch = await consumer.getmany(*wanted, timeout_ms=200, max_records=len(wanted) * 8)
-            for tp, records in batch.items():
-                first = next((r for r in records if r.offset >= positions[tp]), None)
-                if first is not None:
-                    found[tp] = first.timestamp
+            batch = await consumer.getmany(
+                *wanted, timeout_ms=200, max_records=len(wanted) * records_each
+            )
+            for tp in wanted:
+                value = pick(tp, batch.get(tp, []))
+                if value is not None:
+                    found[tp] = value
     finally:
         # no background fetches afterwards: a long-polling fetch would hold up the metadata
         # and offset requests that share the connection
         consumer.unsubscribe()
     return found
+
+
+async def record_timestamps(
+    consumer: AIOKafkaConsumer,
+    positions: dict[TopicPartition, int],
+    timeout_s: float = 2.0,
+) -> dict[TopicPartition, int]:
+    """The timestamp (ms) of the record at each given offset; missing where none came back."""
+
+    def stamp(tp: TopicPartition, records: Sequence[ConsumerRecord[bytes, bytes]]) -> int | None:
+        first = next((r for r in records if r.offset >= positions[tp]), None)
+        return None if first is None else first.timestamp
+
+    return await fetch_at(consumer, positions, stamp, timeout_s)
 
 
 async def record_timestamp(

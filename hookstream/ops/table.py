@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 import orjson
 
 from hookstream.ops.collect import Snapshot
+from hookstream.ops.lag_ends import correction_note
 from hookstream.ops.status import Status
 
 HEADERS = ("GROUP", "TOPIC", "PARTITION", "COMMITTED", "END", "LAG", "LAG_SECONDS")
@@ -32,13 +33,14 @@ def render_table(
 
 
 def lag_rows(snapshot: Snapshot) -> list[list[str]]:
+    corrected = {(c.topic, c.partition) for c in snapshot.corrections}
     return [
         [
             r.group,
             r.topic,
             str(r.partition),
             "-" if r.committed is None else str(r.committed),
-            str(r.end),
+            f"{r.end}*" if (r.topic, r.partition) in corrected else str(r.end),
             str(r.lag),
             f"{r.lag_seconds:.1f}",
         ]
@@ -91,10 +93,14 @@ def as_text(
     if not snapshot.rows:
         return "no consumer group has committed offsets on the pipeline's topics"
     table = render_table(lag_rows(snapshot), HEADERS)
-    return "\n".join([table, "", *status_lines(snapshot, statuses, stopped)])
+    note = correction_note(snapshot.corrections)
+    return "\n".join(
+        [table, *([note] if note else []), "", *status_lines(snapshot, statuses, stopped)]
+    )
 
 
 def as_json(snapshot: Snapshot, statuses: Mapping[str, Status]) -> bytes:
+    reported = {(c.topic, c.partition): c.reported for c in snapshot.corrections}
     document = {
         "at_ms": snapshot.at_ms,
         "partitions": [
@@ -104,6 +110,7 @@ def as_json(snapshot: Snapshot, statuses: Mapping[str, Status]) -> bytes:
                 "partition": r.partition,
                 "committed": r.committed,
                 "end": r.end,
+                "reported_end": reported.get((r.topic, r.partition), r.end),
                 "lag": r.lag,
                 "lag_seconds": round(r.lag_seconds, 3),
             }
@@ -117,6 +124,10 @@ def as_json(snapshot: Snapshot, statuses: Mapping[str, Status]) -> bytes:
                 "status": statuses[g.group].name if g.group in statuses else None,
             }
             for g in snapshot.groups
+        ],
+        "end_corrections": [
+            {"topic": c.topic, "partition": c.partition, "reported": c.reported, "end": c.end}
+            for c in snapshot.corrections
         ],
     }
     return orjson.dumps(document)

@@ -8,6 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from hookstream.ops.collect import GroupInfo, Snapshot
 from hookstream.ops.exporter import LagState, register
 from hookstream.ops.lag import partition_lag
+from hookstream.ops.lag_ends import EndCorrection
 from hookstream.ops.status import Status
 from hookstream.runtime.metrics import new_registry
 
@@ -48,3 +49,13 @@ def test_metrics_of_a_snapshot() -> None:
 
 def test_before_the_first_collection_only_up_is_zero() -> None:
     assert scrape(LagState()) == {("hookstream_lag_exporter_up", ()): 0.0}
+
+
+def test_corrected_ends_are_counted() -> None:
+    rows = (partition_lag("procs", "hs.inbound", 0, 307, 307, None, 5_000),)
+    fix = EndCorrection("hs.inbound", 0, reported=301, end=307, source="fetch")
+    snap = Snapshot(5_000, rows, (), (("hs.inbound", 0, 307),), (fix,))
+    metrics = scrape(LagState(snap, {}))
+    assert metrics[("hookstream_lag_end_corrected", ())] == 1
+    end = (("partition", "0"), ("topic", "hs.inbound"))
+    assert metrics[("kafka_topic_partition_current_offset", end)] == 307
