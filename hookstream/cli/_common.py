@@ -34,6 +34,15 @@ def add_listen_options(parser: argparse.ArgumentParser, port: int) -> None:
     parser.add_argument("--port", type=int, default=port, help=f"port (default {port})")
 
 
+def add_sink_url_option(parser: argparse.ArgumentParser) -> None:
+    """`--sink-url`: the running sink that `stats` and `trace` ask while it holds the engine."""
+    parser.add_argument(
+        "--sink-url",
+        default="",
+        help="a running sink to ask (default HOOKSTREAM_SINK_URL or :9102)",
+    )
+
+
 def explicit_environment() -> dict[str, str]:
     """The environment over `.env` (the environment wins, as in `Settings.load`)."""
     return {**read_dotenv(Path(".env")), **os.environ}

@@ -18,12 +18,15 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import orjson
 
+from hookstream.cli._common import add_sink_url_option
+from hookstream.ops.analytics_source import AnalyticsUnavailable, read_analytics
 from hookstream.ops.graph_client import GraphAnswer, GraphApi, GraphError
 from hookstream.ops.pages_health import (
     PageFacts,
@@ -39,7 +42,7 @@ from hookstream.ops.pages_health import (
     token_status,
 )
 from hookstream.ops.table import render_table
-from hookstream.runtime.clickhouse import ClickHouseUnavailable, connect, parse_clickhouse_url
+from hookstream.runtime.clickhouse import ClickHouseUnavailable, parse_clickhouse_url
 from hookstream.runtime.pages import PageConfig, PagesConfig, app_secret_for, load_pages
 from hookstream.runtime.settings import Settings
 from hookstream.runtime.settings.graph_versions import version_warning
@@ -56,17 +59,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     subscribe.add_argument("page_ids", nargs="*", metavar="PAGE_ID", help="default: all pages")
     subscribe.add_argument("--dry-run", action="store_true", help="show what would change")
     subscribe.add_argument("--json", action="store_true", help="print JSON for scripts")
-    subscribe.set_defaults(run=run_subscribe)
+    subscribe.set_defaults(run=subscribe_command)
     status = actions.add_parser("status", help="per-page health; exit 1 when one is unhealthy")
     status.add_argument("page_ids", nargs="*", metavar="PAGE_ID", help="default: all pages")
     status.add_argument("--json", action="store_true", help="print JSON for scripts")
     status.add_argument(
         "--sender-url", default="", help="the sender (default HOOKSTREAM_SENDER_URL)"
     )
-    status.add_argument(
-        "--sink-url", default="", help="a running sink (default HOOKSTREAM_SINK_URL)"
-    )
-    status.set_defaults(run=run_status)
+    add_sink_url_option(status)
+    status.set_defaults(run=status_command)
 
 
 class Context:
@@ -105,6 +106,28 @@ class Context:
             else:
                 chosen[page.page_id] = page
         return list(chosen.values()), unknown
+
+
+# what a command does with the pages asked for: (args, context, pages, ids not configured) -> code
+PagesWork = Callable[[argparse.Namespace, Context, list[PageConfig], list[tuple[str, str]]], int]
+
+
+def on_pages(
+    work: PagesWork,
+    args: argparse.Namespace,
+    settings: Settings,
+    transport: httpx.BaseTransport | None = None,
+) -> int:
+    """What `subscribe` and `status` open with: the Graph version warning, the context, the
+    pages asked for; exit 2 when no page is configured at all."""
+    _warn_version(settings)
+    ctx = Context(settings, transport)
+    with ctx.graph:
+        pages, unknown = ctx.select(args.page_ids)
+        if not pages and not unknown:
+            print("hookstream pages: no pages configured (HOOKSTREAM_PAGES_FILE)", file=sys.stderr)
+            return 2
+        return work(args, ctx, pages, unknown)
 
 
 def graph_error_text(error: GraphError, needed: tuple[str, ...] = ()) -> str:
@@ -185,21 +208,16 @@ def subscribe_line(item: dict[str, Any]) -> str:
     return f"{page}: {item['action']} on {item['node']}: +{added}"
 
 
-def run_subscribe(args: argparse.Namespace, settings: Settings) -> int:
-    return subscribe_command(args, settings)
-
-
 def subscribe_command(
     args: argparse.Namespace, settings: Settings, transport: httpx.BaseTransport | None = None
 ) -> int:
-    _warn_version(settings)
-    ctx = Context(settings, transport)
-    with ctx.graph:
-        pages, unknown = ctx.select(args.page_ids)
-        if not pages and not unknown:
-            print("hookstream pages: no pages configured (HOOKSTREAM_PAGES_FILE)", file=sys.stderr)
-            return 2
-        results = [subscribe_page(ctx, page, args.dry_run) for page in pages]
+    return on_pages(subscribe, args, settings, transport)
+
+
+def subscribe(
+    args: argparse.Namespace, ctx: Context, pages: list[PageConfig], unknown: list[tuple[str, str]]
+) -> int:
+    results = [subscribe_page(ctx, page, args.dry_run) for page in pages]
     results += [{"page_id": page_id, "ok": False, "problem": why} for page_id, why in unknown]
     if args.json:
         print(
@@ -253,30 +271,16 @@ def last_webhooks(settings: Settings, sink_url: str) -> tuple[dict[str, int], st
     now = int(time.time() * 1000)
     rng = StatsRange(now - DAY_MS, now)
     target = parse_clickhouse_url(settings.sink.clickhouse_url)
-    body: dict[str, Any] | None = None
-    if target.embedded:
-        url = sink_url or settings.sink.query_url
-        try:
-            response = httpx.get(
-                f"{url}/api/overview",
-                params={"from_ms": rng.from_ms, "to_ms": rng.to_ms},
-                timeout=15,
-            )
-            if response.status_code == 200:
-                body = response.json()
-        except (httpx.HTTPError, ValueError):
-            body = None
-    if body is None:
-        try:
-            client = connect(target)
-        except ClickHouseUnavailable as exc:
-            return {}, f"unknown: {exc}"
-        try:
-            body = page_overview(client, target.database, rng)
-        except Exception as exc:  # noqa: BLE001 - one note instead of a traceback
-            return {}, f"unknown: querying {target.describe()} failed: {type(exc).__name__}"
-        finally:
-            client.close()
+    try:
+        body = read_analytics(
+            target,
+            sink_url or settings.sink.query_url,
+            "/api/overview",
+            {"from_ms": rng.from_ms, "to_ms": rng.to_ms},
+            lambda client: page_overview(client, target.database, rng),
+        )
+    except (AnalyticsUnavailable, ClickHouseUnavailable) as exc:
+        return {}, f"unknown: {exc}"
     found = {
         str(p["page_id"]): int(p["last_webhook_minute_ms"])
         for p in body.get("pages") or []
@@ -389,23 +393,18 @@ def render_status(healths: list[PageHealth]) -> str:
     return "\n".join(lines)
 
 
-def run_status(args: argparse.Namespace, settings: Settings) -> int:
-    return status_command(args, settings)
-
-
 def status_command(
     args: argparse.Namespace, settings: Settings, transport: httpx.BaseTransport | None = None
 ) -> int:
-    _warn_version(settings)
-    ctx = Context(settings, transport)
-    with ctx.graph:
-        pages, unknown = ctx.select(args.page_ids)
-        if not pages and not unknown:
-            print("hookstream pages: no pages configured (HOOKSTREAM_PAGES_FILE)", file=sys.stderr)
-            return 2
-        webhooks = last_webhooks(settings, args.sink_url)
-        stops = sender_stops(args.sender_url or settings.ops.sender_url)
-        healths = [status_of(ctx, page, webhooks, stops) for page in pages]
+    return on_pages(status, args, settings, transport)
+
+
+def status(
+    args: argparse.Namespace, ctx: Context, pages: list[PageConfig], unknown: list[tuple[str, str]]
+) -> int:
+    webhooks = last_webhooks(ctx.settings, args.sink_url)
+    stops = sender_stops(args.sender_url or ctx.settings.ops.sender_url)
+    healths = [status_of(ctx, page, webhooks, stops) for page in pages]
     if args.json:
         body = {
             "pages": [h.as_dict() for h in healths],

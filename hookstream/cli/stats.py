@@ -20,26 +20,20 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import orjson
 
-from hookstream.cli._common import stack_of
+from hookstream.cli._common import add_sink_url_option, stack_of
+from hookstream.ops.analytics_source import AnalyticsUnavailable, read_analytics
 from hookstream.runtime.clickhouse import (
     ClickHouseTarget,
     ClickHouseUnavailable,
-    connect,
     parse_clickhouse_url,
 )
 from hookstream.runtime.settings import Settings
-from sinks.retry import short_error
 from sinks.stats import StatsRange, compute_stats, render_text
 
 _RELATIVE = re.compile(r"^-?(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-
-
-class StatsUnavailable(Exception):
-    """Neither a sink nor the engine could answer."""
 
 
 def parse_time(text: str, now_ms: int) -> int:
@@ -111,56 +105,24 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--to", default="now", help="end (default now)")
     parser.add_argument("--page", default="", help="only this page id")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-    parser.add_argument(
-        "--sink-url",
-        default="",
-        help="a running sink to ask (default HOOKSTREAM_SINK_URL or :9102)",
-    )
+    add_sink_url_option(parser)
     parser.set_defaults(run=run)
 
 
-def ask_sink(url: str, rng: StatsRange) -> dict[str, Any] | None:
-    """The sink's answer, or None when no sink listens there."""
-    params: dict[str, str | int] = {
-        "from_ms": rng.from_ms,
-        "to_ms": rng.to_ms,
-        "page": rng.page_id or "",
-    }
-    try:
-        response = httpx.get(f"{url}/api/stats", params=params, timeout=30.0)
-    except httpx.TransportError:
-        return None
-    body: dict[str, Any] = response.json()
-    if response.status_code != 200:
-        raise StatsUnavailable(
-            f"the sink at {url} answered {response.status_code}: {body.get('error', '')}"
-        )
-    return body
-
-
-def query_directly(target: ClickHouseTarget, rng: StatsRange) -> dict[str, Any]:
-    client = connect(target)
-    try:
-        return compute_stats(client, target.database, rng)
-    except Exception as exc:  # noqa: BLE001 - one clear line instead of a traceback
-        raise StatsUnavailable(
-            f"querying {target.describe()} failed (has `hookstream sink` "
-            f"created the schema?): {short_error(exc)}"
-        ) from None
-    finally:
-        client.close()
+def range_params(rng: StatsRange) -> dict[str, str | int]:
+    """The window as the sink's `/api/stats` takes it."""
+    return {"from_ms": rng.from_ms, "to_ms": rng.to_ms, "page": rng.page_id or ""}
 
 
 def fetch(target: ClickHouseTarget, sink_url: str, rng: StatsRange) -> dict[str, Any]:
-    if not target.embedded:
-        return query_directly(target, rng)
-    answer = ask_sink(sink_url, rng)
-    if answer is not None:
-        return answer
-    try:
-        return query_directly(target, rng)
-    except ClickHouseUnavailable as exc:
-        raise StatsUnavailable(f"{exc} (no sink answered at {sink_url} either)") from None
+    """The numbers of the window: from the running sink, else from the engine itself."""
+    return read_analytics(
+        target,
+        sink_url,
+        "/api/stats",
+        range_params(rng),
+        lambda client: compute_stats(client, target.database, rng),
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -173,7 +135,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if stack is not None and stack.broker == "embedded" and not explicit:
             rng = since_stack_start(rng, stack.started_at_ms)
         stats = fetch(target, args.sink_url or settings.sink.query_url, rng)
-    except (argparse.ArgumentTypeError, StatsUnavailable, ClickHouseUnavailable) as exc:
+    except (argparse.ArgumentTypeError, AnalyticsUnavailable, ClickHouseUnavailable) as exc:
         print(f"hookstream stats: {exc}", file=sys.stderr)
         return 1
     window = describe_window(args, rng, started=rng != windowed)

@@ -17,6 +17,7 @@ import time
 
 import orjson
 
+from hookstream.cli._common import add_sink_url_option
 from hookstream.ops.analytics_source import AnalyticsUnavailable, read_analytics
 from hookstream.ops.trace import as_json, found, render_timeline
 from hookstream.runtime.clickhouse import ClickHouseUnavailable, parse_clickhouse_url
@@ -33,11 +34,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--days", type=int, default=7, help="how many days back to look (default 7)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-    parser.add_argument(
-        "--sink-url",
-        default="",
-        help="a running sink to ask (default HOOKSTREAM_SINK_URL or :9102)",
-    )
+    add_sink_url_option(parser)
     parser.set_defaults(run=run)
 
 

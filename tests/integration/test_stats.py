@@ -12,6 +12,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from hookstream.cli import stats as stats_cli
+from hookstream.ops.analytics_source import AnalyticsUnavailable, ask_sink
 from hookstream.runtime.clickhouse import parse_clickhouse_url
 from hookstream.runtime.metrics import new_registry
 from hookstream.runtime.service import ServiceHttp, run_service
@@ -114,7 +115,9 @@ async def test_stats_match_a_hand_count_directly_and_through_the_sink(
         )
         assert without_range(compute_stats(ch, "hookstream", RANGE)) == HAND_COUNT
         url = f"http://127.0.0.1:{port}"
-        via_sink = await asyncio.to_thread(stats_cli.ask_sink, url, RANGE)
+        via_sink = await asyncio.to_thread(
+            ask_sink, url, "/api/stats", stats_cli.range_params(RANGE)
+        )
         assert via_sink is not None and without_range(via_sink) == HAND_COUNT
         args = argparse.Namespace(
             from_=str(RANGE.from_ms), to=str(RANGE.to_ms), page="s1", json=True, sink_url=url
@@ -156,7 +159,7 @@ async def test_sink_endpoint_says_unavailable_before_it_has_connected(
     sink = AnalyticsSink(
         sink_settings(kafka_settings, chdb_url), new_registry(), consumer_options=FAST_GROUP
     )
-    with pytest.raises(stats_cli.StatsUnavailable):
+    with pytest.raises(AnalyticsUnavailable):
         # The sink has not connected yet: a clear refusal, not a hang or a traceback.
         port = free_port()
         http = ServiceHttp(
@@ -169,7 +172,9 @@ async def test_sink_endpoint_says_unavailable_before_it_has_connected(
         server = asyncio.create_task(run_service(http, _idle))
         try:
             await poll(lambda: _listening(port), what="endpoint up")
-            await asyncio.to_thread(stats_cli.ask_sink, f"http://127.0.0.1:{port}", RANGE)
+            await asyncio.to_thread(
+                ask_sink, f"http://127.0.0.1:{port}", "/api/stats", stats_cli.range_params(RANGE)
+            )
         finally:
             server.cancel()
             await asyncio.gather(server, return_exceptions=True)
