@@ -229,7 +229,8 @@ class Stack:
             )
         lines.append(
             f"  try: .venv/bin/hookstream simulate --url "
-            f"http://{self.host}:{self.port('ingress')}/webhook --rate 50 --duration 10"
+            f"http://{self.host}:{self.port('ingress')}/webhook --duration 10"
+            "   (25 requests/s, ~100 events/s, by default)"
         )
         lines.append("Ctrl-C stops everything.")
         return "\n".join(lines)
