@@ -35,7 +35,8 @@ from processors.isolation import (
 from processors.metrics import ProcessorMetrics
 from processors.normalize import normalize
 from processors.state import ConversationState, decode_state, dedupe_key
-from schemas.envelope import decode_envelope
+from schemas.analytics import DuplicateDropped
+from schemas.envelope import InboundEnvelope, decode_envelope
 from schemas.errors import SchemaError
 from schemas.messages import NormalizedMessage
 
@@ -51,12 +52,15 @@ class BatchResult:
     states: dict[bytes, tuple[bytes, InRecord]] = field(default_factory=dict)
 
 
-def parse(record: InRecord) -> NormalizedMessage:
+def envelope_of(record: InRecord) -> InboundEnvelope:
     try:
-        envelope = decode_envelope(record.value)
+        return decode_envelope(record.value)
     except SchemaError as exc:
         raise InvalidEnvelope(str(exc)) from None
-    return normalize(envelope)
+
+
+def parse(record: InRecord) -> NormalizedMessage:
+    return normalize(envelope_of(record))
 
 
 def encode_outputs(key: bytes, outcome: Outcome) -> list[OutRecord]:
@@ -64,6 +68,28 @@ def encode_outputs(key: bytes, outcome: Outcome) -> list[OutRecord]:
     outputs = [OutRecord("outbound", key, orjson.dumps(command)) for command in outcome.commands]
     outputs += [OutRecord("analytics", key, orjson.dumps(fact)) for fact in outcome.facts]
     return outputs
+
+
+def duplicate_fact(
+    record: InRecord, message: NormalizedMessage, request_id: str, first_ms: int, now_ms: int
+) -> DuplicateDropped:
+    """The fact of a dropped copy, its id from the copy's record: the same record processed
+    again (a restart before the commit) gives the same fact, each redelivery its own."""
+    return DuplicateDropped(
+        fact_id=f"dup:{message.event_id}:{record.topic}:{record.partition}:{record.offset}",
+        event_id=message.event_id,
+        page_id=message.page_id,
+        conversation_id=message.conversation_id,
+        platform=message.platform,
+        kind=message.kind,
+        received_at_ms=message.received_at_ms,
+        first_received_at_ms=first_ms,
+        processed_at_ms=now_ms,
+        request_id=request_id,
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
+    )
 
 
 class BatchProcessor:
@@ -82,6 +108,7 @@ class BatchProcessor:
         counter.inc()
         if outcome.duplicate:
             m.duplicates.inc()
+            m.facts.labels("duplicate_dropped").inc()
             return
         m.lag_seconds.observe(max(0, now_ms - message.received_at_ms) / 1000)
         for command in outcome.commands:
@@ -99,14 +126,20 @@ class BatchProcessor:
         now_ms: int,
     ) -> tuple[bytes, NormalizedMessage, Outcome, list[OutRecord]]:
         """Everything one record does, up to its encoded outputs; raises on anything wrong."""
-        message = parse(record)
+        envelope = envelope_of(record)
+        message = normalize(envelope)
         key = message.conversation_id.encode()
         state = states.get(key) or decode_state(load(key))
         if self.replayed(record):  # re-planned with the same ids; the dedupe window forgets it
             seen = dedupe_key(message.event_id)
             state = replace(state, seen={k: t for k, t in state.seen.items() if k != seen})
         outcome = await self.processor.process(state, message, now_ms)
-        outputs = [] if outcome.duplicate else encode_outputs(key, outcome)
+        if outcome.duplicate:  # dropped: no state change, no reply, only its fact
+            fact = duplicate_fact(
+                record, message, envelope.request_id, outcome.first_seen_ms, now_ms
+            )
+            outcome = replace(outcome, facts=(fact,))
+        outputs = encode_outputs(key, outcome)
         return key, message, outcome, within_size(record, outputs, now_ms)
 
     async def run(
@@ -137,7 +170,7 @@ class BatchProcessor:
                 span.end()
             if not outcome.duplicate:
                 states[key], last[key] = outcome.state, record
-                result.outputs += [OutRecord(o.topic, o.key, o.value, headers) for o in outputs]
+            result.outputs += [OutRecord(o.topic, o.key, o.value, headers) for o in outputs]
         result.states = {key: (state.encode(), last[key]) for key, state in states.items()}
         return result
 

@@ -16,7 +16,13 @@ from hookstream.runtime.settings import ProcessorSettings
 from processors.llm import LlmResponder
 from processors.policy import Delivery, delivery_for, rate_limit
 from processors.rules import Reply, match_rules
-from processors.state import ConversationState, apply_message, is_duplicate, remember
+from processors.state import (
+    ConversationState,
+    apply_message,
+    dedupe_key,
+    is_duplicate,
+    remember,
+)
 from schemas.analytics import Fact, MessageReceived, ReplyPlanned
 from schemas.commands import OutboundCommand, command_id_for
 from schemas.events import is_user_id
@@ -31,6 +37,7 @@ class Outcome:
     duplicate: bool = False
     commands: tuple[OutboundCommand, ...] = ()
     facts: tuple[Fact, ...] = ()
+    first_seen_ms: int = 0  # a duplicate: when the copy that was processed arrived
 
 
 def wants_reply(message: NormalizedMessage) -> bool:
@@ -44,7 +51,20 @@ def wants_reply(message: NormalizedMessage) -> bool:
     )
 
 
-def received_fact(message: NormalizedMessage, now_ms: int, rate_limited: bool) -> MessageReceived:
+def not_replyable(message: NormalizedMessage) -> str:
+    """Why `wants_reply` says no, as a `MessageReceived.no_reply` reason ("" if it says yes)."""
+    if message.direction != "in" or message.kind not in REPLYABLE_KINDS:
+        return "not_replyable"
+    if message.source == "standby":
+        return "standby"
+    if not is_user_id(message.user_id, message.page_id):
+        return "no_user_id"
+    return ""
+
+
+def received_fact(
+    message: NormalizedMessage, now_ms: int, rate_limited: bool, no_reply: str = ""
+) -> MessageReceived:
     return MessageReceived(
         fact_id=f"msg:{message.event_id}",
         event_id=message.event_id,
@@ -61,6 +81,7 @@ def received_fact(message: NormalizedMessage, now_ms: int, rate_limited: bool) -
         attachment_types=message.attachment_types,
         rate_limited=rate_limited,
         test=message.test,
+        no_reply=no_reply,
     )
 
 
@@ -162,19 +183,34 @@ class Processor:
             return match_rules(page, message)
         return None
 
+    def silent_because(self, page: PageConfig) -> str:
+        """Why `respond` gave no reply for this page (a `no_reply` reason)."""
+        if page.responder == "none":
+            return "responder_none"
+        if page.responder == "llm" and self.llm is None:
+            return "responder_unavailable"
+        return "no_rule_matched"
+
     async def process(
         self, state: ConversationState, message: NormalizedMessage, now_ms: int
     ) -> Outcome:
         state, duplicate, limited = self.receive(state, message)
-        if duplicate:
-            return Outcome(state, duplicate=True)
-        facts: list[Fact] = [received_fact(message, now_ms, limited)]
-        page = self.pages().page(message.page_id)
-        if limited or page is None or not wants_reply(message):
-            return Outcome(state, facts=tuple(facts))
+        if duplicate:  # the state is as it was: it says when the processed copy arrived
+            seen_at = state.seen.get(dedupe_key(message.event_id), 0)
+            return Outcome(state, duplicate=True, first_seen_ms=seen_at)
+        why = not_replyable(message)
+        page = self.pages().page(message.page_id) if not why else None
+        if not why:
+            why = "rate_limited" if limited else "page_not_configured" if page is None else ""
+        if why or page is None:
+            return Outcome(state, facts=(received_fact(message, now_ms, limited, why),))
         delivery = delivery_for(state.last_inbound_ms, now_ms, page.outside_window_tag)
-        reply = await self.respond(page, message, state) if delivery else None
-        if reply is None or delivery is None:
-            return Outcome(state, facts=tuple(facts))
+        if delivery is None:
+            return Outcome(state, facts=(received_fact(message, now_ms, False, "outside_window"),))
+        reply = await self.respond(page, message, state)
+        if reply is None:
+            why = self.silent_because(page)
+            return Outcome(state, facts=(received_fact(message, now_ms, False, why),))
         commands, planned = plan_reply(message, page, reply, delivery, now_ms)
-        return Outcome(state, commands=tuple(commands), facts=(*facts, *planned))
+        facts: list[Fact] = [received_fact(message, now_ms, False), *planned]
+        return Outcome(state, commands=tuple(commands), facts=tuple(facts))

@@ -34,6 +34,8 @@ class MessageReceived:
     attachment_types: list[str] = field(default_factory=list)
     rate_limited: bool = False
     test: bool = False
+    # Why no reply was planned ("" when one was): one of NO_REPLY_REASONS.
+    no_reply: str = ""
     fact: str = "message_received"
     schema_version: int = ANALYTICS_SCHEMA_VERSION
 
@@ -94,12 +96,51 @@ class DeadLettered:
     schema_version: int = ANALYTICS_SCHEMA_VERSION
 
 
-Fact = MessageReceived | ReplyPlanned | DeliveryResult | DeadLettered
+@dataclass(frozen=True, slots=True)
+class DuplicateDropped:
+    """A copy of an event the processors had seen already (Meta's redelivery, or the same event
+    twice in one batch), dropped by the dedupe on its event id: no state change, no reply.
+
+    The id is the copy's record (topic, partition, offset), so processing that record again
+    (a restart before the commit) yields the same fact, and each redelivery its own."""
+
+    fact_id: str  # "dup:<event_id>:<topic>:<partition>:<offset>"
+    event_id: str
+    page_id: str
+    conversation_id: str
+    platform: str
+    kind: str
+    received_at_ms: int  # this copy, by the ingress
+    first_received_at_ms: int  # the copy that was processed (from the dedupe state)
+    processed_at_ms: int
+    request_id: str  # the ingress request that carried this copy
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    fact: str = "duplicate_dropped"
+    schema_version: int = ANALYTICS_SCHEMA_VERSION
+
+
+# MessageReceived.no_reply: why an event got no reply ("" when one was planned).
+NO_REPLY_REASONS: dict[str, str] = {
+    "not_replyable": "not a message or postback from a user (echo, read, reaction, ...)",
+    "standby": "arrived on standby: another app controls the thread",
+    "no_user_id": "no user id to answer",
+    "rate_limited": "rate-limited: too many automatic replies to this user within the window",
+    "page_not_configured": "the page is not in the pages file",
+    "responder_none": "the page's responder is none",
+    "responder_unavailable": "the page's responder (llm) is not configured in the processors",
+    "outside_window": "outside the 24-hour window and the page has no outside_window_tag",
+    "no_rule_matched": "no rule matched and the page has no fallback",
+}
+
+Fact = MessageReceived | ReplyPlanned | DeliveryResult | DeadLettered | DuplicateDropped
 FACT_TYPES: dict[str, type[Any]] = {
     "message_received": MessageReceived,
     "reply_planned": ReplyPlanned,
     "delivery_result": DeliveryResult,
     "dead_lettered": DeadLettered,
+    "duplicate_dropped": DuplicateDropped,
 }
 
 

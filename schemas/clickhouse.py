@@ -39,6 +39,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "attachment_types",
         "rate_limited",
         "test",
+        "no_reply",
     ),
     "replies": (
         "fact_id",
@@ -81,8 +82,29 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "page_id",
         "conversation_id",
     ),
+    "duplicates": (
+        "fact_id",
+        "ts",
+        "event_id",
+        "page_id",
+        "conversation_id",
+        "platform",
+        "kind",
+        "first_received_at",
+        "processed_at",
+        "request_id",
+        "source_topic",
+        "source_partition",
+        "source_offset",
+    ),
 }
-ROLLUP_TABLES = ("messages_1m", "replies_1m", "deliveries_1m", "dead_letters_1m")  # views
+ROLLUP_TABLES = (  # views
+    "messages_1m",
+    "replies_1m",
+    "deliveries_1m",
+    "dead_letters_1m",
+    "duplicates_1m",
+)
 LEDGER_TABLE = "stored_facts"  # fact_id -> ts of every stored fact (003_atomic_rollups.sql)
 
 

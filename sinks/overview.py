@@ -2,7 +2,8 @@
 
 overview = page_overview(client, "hookstream", StatsRange(from_ms, to_ms))
 # {"minutes": 10, "pages": [{"page_id", "messages_per_min", "replies_per_min",
-#   "delivery_error_rate", "reply_p95_ms", "last_webhook_minute_ms"}, ...]}
+#   "delivery_error_rate", "reply_p95_ms", "redeliveries_per_min", "last_webhook_minute_ms"},
+#   ...]}  (redeliveries: copies Meta sent again, dropped by the processors as duplicates)
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ PAGE_QUERIES = {
     "replies": "SELECT page_id, sum(replies) FROM {db}.replies_1m WHERE {where} GROUP BY page_id",
     "deliveries": "SELECT page_id, sum(outcomes), sum(errors), sum(e2e_count), "
     "quantilesIfMerge(0.5, 0.95, 0.99)(e2e_q) FROM {db}.deliveries_1m WHERE {where} "
+    "GROUP BY page_id",
+    "duplicates": "SELECT page_id, sum(duplicates) FROM {db}.duplicates_1m WHERE {where} "
     "GROUP BY page_id",
     # the last minute with an inbound webhook, over the whole retention (not just the window)
     "last_seen": "SELECT page_id, toUnixTimestamp(max(minute)) * 1000 FROM {db}.messages_1m "
@@ -40,6 +43,7 @@ def page_overview(client: Client, database: str, rng: StatsRange) -> dict[str, A
     messages = _by_page(client, "messages", database, rng)
     replies = _by_page(client, "replies", database, rng)
     deliveries = _by_page(client, "deliveries", database, rng)
+    duplicates = _by_page(client, "duplicates", database, rng)
     last_seen = _by_page(client, "last_seen", database, rng)
     pages = []
     for page in sorted(set(messages) | set(replies) | set(deliveries) | set(last_seen)):
@@ -51,6 +55,7 @@ def page_overview(client: Client, database: str, rng: StatsRange) -> dict[str, A
                 "replies_per_min": round(int(replies.get(page, (0,))[0]) / rng.minutes, 2),
                 "delivery_error_rate": _rate(int(errors), int(outcomes)),
                 "reply_p95_ms": round(float(e2e_q[1]), 1) if e2e_n and e2e_q else None,
+                "redeliveries_per_min": round(int(duplicates.get(page, (0,))[0]) / rng.minutes, 2),
                 "last_webhook_minute_ms": int(last_seen[page][0]) if page in last_seen else None,
             }
         )

@@ -53,6 +53,7 @@ def _message(f: Values) -> Values:
         attachment_types,
         rate_limited,
         test,
+        no_reply,
         _,
         _,
     ) = f
@@ -73,6 +74,7 @@ def _message(f: Values) -> Values:
         attachment_types,
         rate_limited,
         test,
+        no_reply,
     )
 
 
@@ -172,6 +174,41 @@ def _dead_letter(f: Values) -> Values:
     )
 
 
+def _duplicate(f: Values) -> Values:
+    (
+        fact_id,
+        event_id,
+        page_id,
+        conversation_id,
+        platform,
+        kind,
+        received_ms,
+        first_ms,
+        processed_ms,
+        request_id,
+        source_topic,
+        source_partition,
+        source_offset,
+        _,
+        _,
+    ) = f
+    return (
+        fact_id,
+        received_ms,
+        event_id,
+        page_id,
+        conversation_id,
+        platform,
+        kind,
+        first_ms,
+        processed_ms,
+        request_id,
+        source_topic,
+        source_partition,
+        source_offset,
+    )
+
+
 # fact kind -> (table, mapper); the mappers unpack every field, so a field added to a fact
 # fails loudly here until the mapping says where it goes.
 MAPPINGS: dict[str, tuple[str, Mapper]] = {
@@ -179,6 +216,7 @@ MAPPINGS: dict[str, tuple[str, Mapper]] = {
     "reply_planned": ("replies", _reply),
     "delivery_result": ("deliveries", _delivery),
     "dead_lettered": ("dead_letters", _dead_letter),
+    "duplicate_dropped": ("duplicates", _duplicate),
 }
 FIELDS: dict[str, tuple[str, ...]] = {
     kind: tuple(f.name for f in dataclasses.fields(cls)) for kind, cls in FACT_TYPES.items()

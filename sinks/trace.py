@@ -3,6 +3,9 @@
     q = TraceQuery.parse("m_abc", since_ms=..., until_ms=...)
     rows = fetch_trace(client, "hookstream", q)  # {"messages": [...], "replies": [...], ...}
 
+Tables: messages (each with `no_reply`, why no reply was planned), replies, deliveries,
+dead_letters, and duplicates (the copies of an event dropped as Meta's redeliveries).
+
 Fixed queries only (the sink's read-only endpoint runs them for the CLI). An id is matched as
 what it can be: an event id (`message:<mid>`), a bare Meta message id (any event kind whose id
 ends in `:<mid>`), a command id, or a conversation id (`<page_id>:<user_id>`). Rows are plain
@@ -52,7 +55,7 @@ MESSAGES = """
 SELECT fact_id, event_id, kind, direction, page_id, conversation_id, user_id, platform,
        toUnixTimestamp64Milli(ts) AS ts_ms, toUnixTimestamp64Milli(event_time) AS event_time_ms,
        toUnixTimestamp64Milli(processed_at) AS processed_at_ms, processing_ms, text_length,
-       attachment_types, rate_limited, test
+       attachment_types, rate_limited, test, no_reply
 FROM {db}.messages FINAL
 WHERE ts >= fromUnixTimestamp64Milli(%(since_ms)s, 'UTC')
   AND ts < fromUnixTimestamp64Milli(%(until_ms)s, 'UTC')
@@ -80,6 +83,19 @@ WHERE ts >= fromUnixTimestamp64Milli(%(since_ms)s, 'UTC')
   AND ts < fromUnixTimestamp64Milli(%(until_ms)s, 'UTC')
   AND (command_id IN %(command_ids)s OR conversation_id = %(id)s)
 ORDER BY ts_ms, attempts, fact_id LIMIT {limit}
+"""
+DUPLICATES = """
+SELECT fact_id, event_id, page_id, conversation_id, platform, kind,
+       toUnixTimestamp64Milli(ts) AS ts_ms,
+       toUnixTimestamp64Milli(first_received_at) AS first_received_at_ms,
+       toUnixTimestamp64Milli(processed_at) AS processed_at_ms, request_id, source_topic,
+       source_partition, source_offset
+FROM {db}.duplicates FINAL
+WHERE ts >= fromUnixTimestamp64Milli(%(since_ms)s, 'UTC')
+  AND ts < fromUnixTimestamp64Milli(%(until_ms)s, 'UTC')
+  AND (event_id = %(id)s OR endsWith(event_id, concat(':', %(id)s))
+       OR conversation_id = %(id)s OR event_id IN %(event_ids)s)
+ORDER BY ts_ms, fact_id LIMIT {limit}
 """
 DEAD_LETTERS = """
 SELECT fact_id, dead_letter_id, source_topic, service, reason, page_id, conversation_id,
@@ -110,7 +126,9 @@ def fetch_trace(client: Client, database: str, query: TraceQuery) -> dict[str, A
     replies = _select(client, REPLIES, database, params)
     params["command_ids"] = [r["command_id"] for r in replies] or [query.id]
     deliveries = _select(client, DELIVERIES, database, params)
-    conversations = {row["conversation_id"] for row in (*messages, *replies, *deliveries)}
+    duplicates = _select(client, DUPLICATES, database, params)
+    rows = (*messages, *replies, *deliveries, *duplicates)
+    conversations = {row["conversation_id"] for row in rows}
     params["conversations"] = sorted(conversations - {""}) or [query.id]
     dead_letters = _select(client, DEAD_LETTERS, database, params)
     tables = {
@@ -118,6 +136,7 @@ def fetch_trace(client: Client, database: str, query: TraceQuery) -> dict[str, A
         "replies": replies,
         "deliveries": deliveries,
         "dead_letters": dead_letters,
+        "duplicates": duplicates,
     }
     truncated = sorted(name for name, rows in tables.items() if len(rows) > MAX_ROWS)
     return {

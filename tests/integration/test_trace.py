@@ -17,7 +17,7 @@ from hookstream.ops.analytics_source import read_analytics
 from hookstream.ops.trace import found, render_timeline, timeline
 from hookstream.runtime.clickhouse import parse_clickhouse_url
 from hookstream.runtime.settings import KafkaSettings
-from schemas.analytics import DeadLettered
+from schemas.analytics import DeadLettered, DuplicateDropped
 from sinks.api import trace_route
 from sinks.trace import TraceQuery, fetch_trace
 from tests.support.http import serve
@@ -38,9 +38,30 @@ pytestmark = pytest.mark.integration
 NOW_MS = int(time.time() * 1000) - 3_600_000  # an hour ago: inside the default 7 days
 
 
+def dropped(i: int, page: str, offset: int, at_ms: int) -> DuplicateDropped:
+    """A copy of message i that Meta sent again, dropped by the processors at `offset`."""
+    return DuplicateDropped(
+        fact_id=f"dup:e{page}-{i}:hs.inbound:0:{offset}",
+        event_id=f"e{page}-{i}",
+        page_id=page,
+        conversation_id=f"{page}:u{i % 7}",
+        platform="messenger",
+        kind="message",
+        received_at_ms=at_ms,
+        first_received_at_ms=NOW_MS,
+        processed_at_ms=at_ms + 4,
+        request_id=f"req{offset}",
+        source_topic="hs.inbound",
+        source_partition=0,
+        source_offset=offset,
+    )
+
+
 def story(page: str) -> list:  # type: ignore[type-arg]
     """Message 3 of `page`: received, planned, retried once (Meta error 2), then delivered;
-    one record of its conversation dead-lettered; message 10 (same user) got no reply."""
+    Meta sent it again once (the processors' fact of that copy written twice, as after a
+    restart before their commit); one record of its conversation dead-lettered; message 10
+    (same user) got no reply: no rule matched."""
     dead = DeadLettered(
         fact_id=f"dlq:{page}:inbound:0:9",
         dead_letter_id=f"inbound:0:9-{page}",
@@ -62,7 +83,9 @@ def story(page: str) -> list:  # type: ignore[type-arg]
         retried,
         delivered,
         dead,
-        message(10, page, at_ms=NOW_MS + 2000),
+        replace(message(10, page, at_ms=NOW_MS + 2000), no_reply="no_rule_matched"),
+        dropped(3, page, 41, NOW_MS + 30_000),
+        dropped(3, page, 41, NOW_MS + 30_000),
     ]
 
 
@@ -85,6 +108,8 @@ async def test_trace_reads_through_the_sink_then_directly(
     async with running_sink(sink_settings(kafka_settings, chdb_url)) as sink:
         sql = "SELECT count() FROM hookstream.deliveries WHERE page_id = 'p-trace'"
         await poll(lambda: scalar(ch, sql) == 2, what="facts stored")
+        dups = "SELECT count() FROM hookstream.duplicates WHERE page_id = 'p-trace'"
+        await poll(lambda: scalar(ch, dups) >= 1, what="the dropped copy stored")
         app = Starlette(routes=[trace_route(sink.with_client, target.database)])
         async with serve(app) as url:
             via_sink = await asyncio.to_thread(  # the CLI's blocking call, off this loop
@@ -96,6 +121,11 @@ async def test_trace_reads_through_the_sink_then_directly(
     assert [m["event_id"] for m in direct["messages"]] == [f"e{page}-3"]
     assert [d["status"] for d in direct["deliveries"]] == ["retried", "delivered"]
     assert [d["reason"] for d in direct["dead_letters"]] == ["invalid_event"]
+    # the copy's fact, produced twice, is stored once (and once in the ledger)
+    assert scalar(ch, dups) == 1
+    ledger = "SELECT count() FROM hookstream.stored_facts WHERE key LIKE '%dup:ep-trace-3:%'"
+    assert scalar(ch, ledger) == 1
+    assert [d["source_offset"] for d in direct["duplicates"]] == [41]
     text = render_timeline(direct)
     assert [step.what for step in timeline(direct)] == [
         "received",
@@ -104,8 +134,11 @@ async def test_trace_reads_through_the_sink_then_directly(
         "delivery",
         "delivery",
         "dead_letter",
+        "redelivered",
     ]
     assert "Meta error 2/0" in text and "webhook -> delivered 600 ms" in text
+    assert "(copy 2, 30.0 s after the first): dropped as a duplicate" in text
+    assert f"note: e{page}-3: Meta sent it 2 times" in text
 
 
 async def test_trace_by_command_and_conversation(
@@ -121,7 +154,9 @@ async def test_trace_by_command_and_conversation(
     assert len(by_command["deliveries"]) == 2
     conversation = fetch_trace(ch, "hookstream", query(f"{page}:u3"))
     assert [m["event_id"] for m in conversation["messages"]] == [f"e{page}-3", f"e{page}-10"]
-    assert f"e{page}-10: no reply planned" in render_timeline(conversation)
+    text = render_timeline(conversation)
+    assert f"e{page}-10: no reply planned (no rule matched and the page has no fallback)" in text
+    assert [d["event_id"] for d in conversation["duplicates"]] == [f"e{page}-3"]
     assert not found(fetch_trace(ch, "hookstream", query("m_never_seen")))
 
 

@@ -5,7 +5,7 @@ from processors.batch import BatchProcessor, InRecord
 from processors.core import Processor
 from processors.metrics import ProcessorMetrics
 from processors.state import decode_state
-from schemas.analytics import decode_fact, encode_fact
+from schemas.analytics import DuplicateDropped, decode_fact, encode_fact
 from schemas.commands import decode_command
 from schemas.dlq import decode_dead_letter
 from tests.support.processors_unit import PAGE, T0, messaging, pages
@@ -70,7 +70,34 @@ async def test_duplicates_within_a_batch_and_against_stored_state() -> None:
     assert [o.topic for o in first.outputs].count("outbound") == 1
     stored = {key: value for key, (value, _) in first.states.items()}
     again = await batch.run([text_record(2, "a")], stored.get, T0)
-    assert again.outputs == [] and metrics.duplicates._value.get() == 2
+    assert metrics.duplicates._value.get() == 2
+    # a dropped copy changes no state, plans nothing, and leaves one fact saying so
+    assert again.states == {} and [o.topic for o in again.outputs] == ["analytics"]
+    [dropped] = [decode_fact(o.value) for o in again.outputs]
+    assert isinstance(dropped, DuplicateDropped)
+    assert dropped.fact_id == "dup:message:a:p.inbound:0:2"
+    assert (dropped.event_id, dropped.source_offset, dropped.request_id) == ("message:a", 2, "r")
+    assert dropped.first_received_at_ms == dropped.received_at_ms == T0
+    assert metrics.facts.labels("duplicate_dropped")._value.get() == 2
+
+
+async def test_a_dropped_copy_read_again_is_the_same_fact() -> None:
+    """A restart before the commit reads the copy again: same fact id and sorting key (ts),
+    so the sink stores it once; another copy (another offset) is a fact of its own."""
+    stored: dict[bytes, bytes] = {}
+    outs = []
+    for _ in range(2):
+        batch, _ = batch_processor()
+        first = await batch.run([text_record(0, "a")], lambda key: None, T0)
+        stored = {key: value for key, (value, _) in first.states.items()}
+        later = await batch.run([text_record(5, "a"), text_record(6, "a")], stored.get, T0 + 9)
+        outs.append([decode_fact(o.value) for o in later.outputs])
+    ids = [[(f.fact_id, f.received_at_ms) for f in run] for run in outs]
+    assert ids[0] == ids[1]
+    assert [fact_id for fact_id, _ in ids[0]] == [
+        "dup:message:a:p.inbound:0:5",
+        "dup:message:a:p.inbound:0:6",
+    ]
 
 
 async def test_outputs_are_the_contract_encodings() -> None:

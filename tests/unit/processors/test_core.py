@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hookstream.runtime.settings import ProcessorSettings
-from processors.core import Processor
+from processors.core import Outcome, Processor
 from processors.normalize import normalize
 from processors.state import ConversationState
 from schemas.analytics import MessageReceived, ReplyPlanned
@@ -50,6 +50,48 @@ async def test_a_redelivery_is_a_duplicate_with_no_output() -> None:
     redelivered = text_message("m1", "hi", received_at_ms=T0 + 60_000)
     second = await p.process(first.state, redelivered, T0 + 60_000)
     assert second.duplicate and not second.commands and not second.facts
+    assert second.first_seen_ms == T0  # the copy that was processed (the batch's fact says it)
+
+
+def no_reply(outcome: Outcome) -> str:
+    [received] = [f for f in outcome.facts if isinstance(f, MessageReceived)]
+    return received.no_reply
+
+
+async def test_every_path_without_a_reply_names_its_reason() -> None:
+    p = processor()
+    answered = await p.process(ConversationState(), text_message("m0", "price"), T0)
+    assert answered.commands and no_reply(answered) == ""
+    unknown = replace(text_message("m1", "hi"), page_id="7777", conversation_id="7777:2002")
+    silent = replace(text_message("m2", "hi"), page_id="1002", conversation_id="1002:2002")
+    standby = replace(text_message("m3", "hi"), source="standby")
+    late = T0 + 24 * 3600 * 1000
+    echo = next(s[1] for s in MESSENGER if s[0] == "echo")
+    cases = [
+        (unknown, T0, "page_not_configured"),
+        (silent, T0, "responder_none"),
+        (standby, T0, "standby"),
+        (text_message("m4", "hi", at_ms=T0), late, "outside_window"),
+        (normalize(messaging(echo)), T0, "not_replyable"),
+    ]
+    for message, now, reason in cases:
+        outcome = await p.process(ConversationState(), message, now)
+        assert not outcome.commands and no_reply(outcome) == reason, reason
+
+
+async def test_no_rule_and_no_fallback_and_an_llm_page_without_the_llm() -> None:
+    config = pages()
+    base = config.page("1001")
+    assert base is not None
+    bare = replace(base, fallback=None)
+    llm = replace(base, responder="llm")
+    by_id = {"1001": bare, "1004": llm}
+    p = Processor(SETTINGS, lambda: replace(config, pages={**config.pages, **by_id}))
+    outcome = await p.process(ConversationState(), text_message("m1", "nothing known"), T0)
+    assert not outcome.commands and no_reply(outcome) == "no_rule_matched"
+    other = replace(text_message("m2", "hi"), page_id="1004", conversation_id="1004:2002")
+    outcome = await p.process(ConversationState(), other, T0)
+    assert not outcome.commands and no_reply(outcome) == "responder_unavailable"
 
 
 async def test_echoes_reads_deliveries_and_reactions_never_get_replies() -> None:
@@ -78,6 +120,7 @@ async def test_over_the_rate_limit_no_reply_but_the_message_is_recorded() -> Non
         received = outcome.facts[0]
         assert isinstance(received, MessageReceived)
         assert received.rate_limited == (i == 3)
+        assert received.no_reply == ("rate_limited" if i == 3 else "")
     assert answered == [True, True, True, False]
     later = await p.process(state, text_message("m9", "hi", at_ms=T0 + 60_000), T0 + 60_000)
     assert later.commands

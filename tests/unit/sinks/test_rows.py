@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from schemas.analytics import DeadLettered, DeliveryResult, MessageReceived, ReplyPlanned
+from schemas.analytics import (
+    DeadLettered,
+    DeliveryResult,
+    DuplicateDropped,
+    MessageReceived,
+    ReplyPlanned,
+)
 from schemas.clickhouse import TABLE_COLUMNS
 from sinks.rows import PAGE_COLUMN, UINT32_MAX, row_for, span_ms
 
@@ -45,10 +51,19 @@ def dlv(**over: object) -> DeliveryResult:
 def test_every_row_matches_its_table_columns() -> None:
     reply = ReplyPlanned("plan:c1", "c1", "e1", "1001", "1001:u1", "rules", "pricing", 1030, 1000)
     dead = DeadLettered("dlq:x", "x", "inbound", "processors", "bad", "1001", 2000)
-    for fact in (msg(), reply, dlv(), dead):
+    copy = DuplicateDropped(
+        "dup:e1:in:0:7", "e1", "1001", "1001:u1", "messenger", "message", 3000, 1000, 3004, "r",
+        "in", 0, 7,
+    )  # fmt: skip
+    for fact in (msg(), reply, dlv(), dead, copy):
         row = row_for(fact)
         assert len(row.values) == len(TABLE_COLUMNS[row.table])
         assert row.values[0] == fact.fact_id and row.values[PAGE_COLUMN[row.table]] == "1001"
+    # a dropped copy is keyed by its own ingress time: the same record read again, same key
+    assert row_for(copy).table == "duplicates" and row_for(copy).values[1] == 3000
+    assert (
+        dict(zip(TABLE_COLUMNS["messages"], row_for(msg()).values, strict=True))["no_reply"] == ""
+    )
 
 
 def test_message_row_is_keyed_by_received_time_with_processing_latency() -> None:

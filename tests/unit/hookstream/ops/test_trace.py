@@ -81,6 +81,7 @@ def test_a_message_without_a_reply_says_why() -> None:
     story = facts(
         messages=[msg("message:m1", T0), msg("message:m2", T0 + 10, rate_limited=True)],
         replies=[PLAN],
+        deliveries=[DELIVERED],
     )
     assert no_reply_reasons(story) == ["message:m2: no reply planned (rate-limited)"]
     echo = facts(messages=[msg("message:m3", T0, direction="out")])
@@ -108,3 +109,86 @@ def test_malformed_ids_are_refused_with_what_is_accepted(text: str) -> None:
 def test_a_window_must_have_length() -> None:
     with pytest.raises(BadTraceId, match="after its start"):
         TraceQuery.parse("m1", 10, 10)
+
+
+@pytest.mark.parametrize(
+    ("reason", "says"),
+    [
+        ("rate_limited", "rate-limited: too many automatic replies"),
+        ("outside_window", "outside the 24-hour window and the page has no outside_window_tag"),
+        ("no_rule_matched", "no rule matched and the page has no fallback"),
+        ("page_not_configured", "the page is not in the pages file"),
+        ("responder_none", "the page's responder is none"),
+        ("standby", "another app controls the thread"),
+    ],
+)
+def test_every_silent_path_is_named(reason: str, says: str) -> None:
+    story = facts(messages=[msg("message:m1", T0, no_reply=reason)])
+    [note] = no_reply_reasons(story)
+    assert note.startswith("message:m1: no reply planned (") and says in note
+    processed = next(s for s in timeline(story) if s.what == "processed")
+    assert says in processed.detail
+
+
+def test_a_fact_from_before_no_reply_existed_lists_what_it_can_be() -> None:
+    [note] = no_reply_reasons(facts(messages=[msg("message:m1", T0)]))
+    assert "no rule, responder or fallback" in note and "24-hour window" in note
+
+
+def dup(offset: int, at: int) -> dict[str, Any]:
+    return {
+        "fact_id": f"dup:message:m1:hs.inbound:0:{offset}",
+        "event_id": "message:m1",
+        "page_id": "1001",
+        "conversation_id": "1001:u1",
+        "platform": "messenger",
+        "kind": "message",
+        "ts_ms": at,
+        "first_received_at_ms": T0,
+        "processed_at_ms": at + 3,
+        "request_id": f"req{offset}",
+        "source_topic": "hs.inbound",
+        "source_partition": 0,
+        "source_offset": offset,
+    }
+
+
+def test_redeliveries_are_steps_and_a_note() -> None:
+    story = facts(
+        messages=[msg("message:m1", T0)],
+        replies=[PLAN],
+        deliveries=[DELIVERED],
+        duplicates=[dup(9, T0 + 40_000), dup(4, T0 + 500)],
+    )
+    steps = [s for s in timeline(story) if s.what == "redelivered"]
+    assert [s.at_ms - T0 for s in steps] == [500, 40_000]
+    assert "(copy 2, 500 ms after the first)" in steps[0].detail
+    assert "(copy 3, 40.0 s after the first)" in steps[1].detail
+    assert "request req9, hs.inbound partition 0 offset 9" in steps[1].detail
+    [note] = no_reply_reasons(story)
+    assert note.startswith("message:m1: Meta sent it 3 times; the 2 later copies (last at ")
+    text = render_timeline(story)
+    assert "redelivered" in text and "dropped as a duplicate" in text
+    assert as_json(story)["facts"]["duplicates"][0]["source_offset"] == 9
+    assert found(facts(duplicates=[dup(4, T0)]))  # a copy alone is found too
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "says"),
+    [
+        ([], "no delivery outcome yet"),
+        (
+            [DELIVERED | {"status": "retried", "attempts": 1, "error_code": 2}],
+            "still being retried (1 failed attempt(s)) (Meta error 2/0)",
+        ),
+        (
+            [DELIVERED | {"status": "dead_lettered", "error_code": 190, "error_message": "bad"}],
+            "dead-lettered (Meta error 190/0: bad)",
+        ),
+        ([DELIVERED | {"status": "held", "error_code": 368}], "held: its page is stopped"),
+    ],
+)
+def test_a_planned_reply_not_delivered_says_why(outcomes: list[Any], says: str) -> None:
+    story = facts(messages=[msg("message:m1", T0)], replies=[PLAN], deliveries=outcomes)
+    [note] = no_reply_reasons(story)
+    assert note.startswith("message:m1: reply cmd1 not delivered: ") and says in note
