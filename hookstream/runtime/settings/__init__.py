@@ -2,19 +2,23 @@
 
     settings = Settings.load(os.environ)           # reads `.env` too, if present
 
-Nothing reads the environment at import time.
+Nothing reads the environment at import time. Every variable's name comes from one rule,
+`<PREFIX>_<FIELD>` (see rule.py): `HOOKSTREAM_<SECTION>_<FIELD>` for a section of the
+object below, `HOOKSTREAM_<FIELD>` for its top-level fields, `KAFKA_<FIELD>` for its Kafka
+section; the public contract's names are the declared exceptions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hookstream.runtime.settings.console import ConsoleSettings
 from hookstream.runtime.settings.env import Env, Secret, read_dotenv
 from hookstream.runtime.settings.ingress import IngressSettings
 from hookstream.runtime.settings.kafka import KafkaSettings
+from hookstream.runtime.settings.rule import read_section, setting
 from hookstream.runtime.settings.services import (
     OpsSettings,
     ProcessorSettings,
@@ -38,11 +42,10 @@ __all__ = [
 ]
 
 
-def _default_pages_file(env: Env) -> Path | None:
-    configured = env.string("HOOKSTREAM_PAGES_FILE")
-    if configured:
-        return Path(configured)
-    return Path("pages.yaml") if Path("pages.yaml").is_file() else None
+# Variables that no longer set anything: still accepted, with one line saying so.
+RETIRED = {
+    "HOOKSTREAM_SINK_DEDUP_LOOKBACK_S": "the sink finds stored facts in its ledger",
+}
 
 
 @dataclass(frozen=True)
@@ -55,28 +58,20 @@ class Settings:
     ops: OpsSettings = field(default_factory=OpsSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     tracing: TracingSettings = field(default_factory=TracingSettings)
-    pages_file: Path | None = None
-    log_format: str = "json"
-    log_level: str = "INFO"
+    pages_file: Path | None = None  # unset: `pages.yaml` if the working directory has one
+    log_format: str = setting("json", choices=("json", "text"))
+    log_level: str = setting("INFO", clean=str.upper)
     state_dir: Path = Path(".hookstream")
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> Settings:
         env = Env(values)
-        return cls(
-            kafka=KafkaSettings.from_env(env),
-            ingress=IngressSettings.from_env(env),
-            processors=ProcessorSettings.from_env(env),
-            sender=SenderSettings.from_env(env),
-            sink=SinkSettings.from_env(env),
-            ops=OpsSettings.from_env(env),
-            console=ConsoleSettings.from_env(env),
-            tracing=TracingSettings.from_env(env),
-            pages_file=_default_pages_file(env),
-            log_format=env.choice("HOOKSTREAM_LOG_FORMAT", "json", ("json", "text")),
-            log_level=env.string("HOOKSTREAM_LOG_LEVEL", "INFO").upper(),
-            state_dir=Path(env.string("HOOKSTREAM_STATE_DIR", ".hookstream")),
-        )
+        settings = read_section(cls, env)
+        for name in sorted(RETIRED.keys() & values.keys()):
+            env.deprecated(name, f"{name} has no effect and can go: {RETIRED[name]}")
+        if settings.pages_file is None and Path("pages.yaml").is_file():
+            settings = replace(settings, pages_file=Path("pages.yaml"))
+        return settings
 
     @classmethod
     def load(cls, environ: Mapping[str, str], dotenv: Path = Path(".env")) -> Settings:

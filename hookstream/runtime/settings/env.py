@@ -1,15 +1,23 @@
-"""Typed reads from an environment mapping, with errors that name the variable."""
+"""Typed reads from an environment mapping, with errors that name the variable.
+
+A renamed variable's former name still works: `Env.resolve` picks the name to read and logs one
+line per former name that is set (what to rename it to, or that the new name wins). Nothing is
+read or logged at import time; the lines go out when `Settings.from_env` runs.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hookstream.runtime.errors import ConfigError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+log = logging.getLogger(__name__)
 
 
 class Secret:
@@ -43,6 +51,29 @@ class Env:
     """Read-only view of the environment (plus `.env`), with typed accessors."""
 
     values: Mapping[str, str]
+    # former names already reported by this Env: one line each, however often they are read
+    reported: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    def resolve(self, name: str, old: tuple[str, ...] = ()) -> str:
+        """The variable to read for the setting called `name`, formerly one of `old`: `name`
+        if it is set, else the first former name that is set (each one set is reported)."""
+        new_is_set = name in self.values  # asked first: the reference lists `name` first
+        given = [former for former in old if former in self.values]
+        chosen = name if new_is_set or not given else given[0]
+        for former in given:
+            if former == chosen:
+                self.deprecated(former, f"{former} is deprecated: rename it {name}")
+            else:
+                self.deprecated(
+                    former, f"{former} is deprecated and ignored: {chosen} is set and wins"
+                )
+        return chosen
+
+    def deprecated(self, name: str, line: str) -> None:
+        """Log `line` (one line, no value: a variable may hold a secret) once for `name`."""
+        if name not in self.reported:
+            self.reported.add(name)
+            log.warning("%s", line)
 
     def string(self, name: str, default: str = "") -> str:
         return self.values.get(name, default).strip()

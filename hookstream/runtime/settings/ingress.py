@@ -1,23 +1,25 @@
-"""Settings of the webhook ingress and the proactive-send API."""
+"""Settings of the webhook ingress and the proactive-send API: `HOOKSTREAM_INGRESS_<FIELD>`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from hookstream.runtime.errors import ConfigError
-from hookstream.runtime.settings.env import Env, Secret
+from hookstream.runtime.settings.env import Secret
+from hookstream.runtime.settings.rule import env_name, setting
 
 
 @dataclass(frozen=True)
 class IngressSettings:
-    app_secrets: tuple[Secret, ...] = ()
-    verify_token: Secret = Secret("")
-    api_key: Secret = Secret("")
-    allow_sha1_signature: bool = False
-    ack_deadline_s: float = 3.0
-    max_body_bytes: int = 1024 * 1024
-    retry_after_s: int = 5
-    readiness_interval_s: float = 1.0
+    # The public contract's names, not the rule's HOOKSTREAM_INGRESS_APP_SECRETS and so on.
+    app_secrets: tuple[Secret, ...] = setting((), name="HOOKSTREAM_APP_SECRETS")
+    verify_token: Secret = setting(Secret(""), name="HOOKSTREAM_VERIFY_TOKEN")
+    api_key: Secret = setting(Secret(""), name="HOOKSTREAM_API_KEY")
+    allow_sha1_signature: bool = setting(False, old=("HOOKSTREAM_ALLOW_SHA1_SIGNATURE",))
+    ack_deadline_s: float = setting(3.0, old=("HOOKSTREAM_ACK_DEADLINE_S",))
+    max_body_bytes: int = setting(1024 * 1024, old=("HOOKSTREAM_MAX_BODY_BYTES",))
+    retry_after_s: int = setting(5, old=("HOOKSTREAM_RETRY_AFTER_S",))
+    readiness_interval_s: float = setting(1.0, old=("HOOKSTREAM_READINESS_INTERVAL_S",))
     # librdkafka's linger: how long the producer gathers concurrent requests' records into one
     # produce request. Measured best for throughput and latency on the embedded broker.
     linger_ms: float = 0.5
@@ -36,50 +38,17 @@ class IngressSettings:
     small_body_bytes: int = 64 * 1024
     max_requests: int = 1024
 
-    @classmethod
-    def from_env(cls, env: Env) -> IngressSettings:
-        return cls(
-            app_secrets=env.secrets("HOOKSTREAM_APP_SECRETS"),
-            verify_token=env.secret("HOOKSTREAM_VERIFY_TOKEN"),
-            api_key=env.secret("HOOKSTREAM_API_KEY"),
-            allow_sha1_signature=env.flag("HOOKSTREAM_ALLOW_SHA1_SIGNATURE", False),
-            ack_deadline_s=env.number("HOOKSTREAM_ACK_DEADLINE_S", cls.ack_deadline_s),
-            max_body_bytes=env.integer("HOOKSTREAM_MAX_BODY_BYTES", cls.max_body_bytes),
-            retry_after_s=env.integer("HOOKSTREAM_RETRY_AFTER_S", cls.retry_after_s),
-            readiness_interval_s=env.number(
-                "HOOKSTREAM_READINESS_INTERVAL_S", cls.readiness_interval_s
-            ),
-            linger_ms=env.number("HOOKSTREAM_INGRESS_LINGER_MS", cls.linger_ms),
-            max_record_bytes=env.integer(
-                "HOOKSTREAM_INGRESS_MAX_RECORD_BYTES", cls.max_record_bytes
-            ),
-            max_events=env.integer("HOOKSTREAM_INGRESS_MAX_EVENTS", cls.max_events),
-            body_timeout_s=env.number("HOOKSTREAM_INGRESS_BODY_TIMEOUT_S", cls.body_timeout_s),
-            max_inflight_bytes=env.integer(
-                "HOOKSTREAM_INGRESS_MAX_INFLIGHT_BYTES", cls.max_inflight_bytes
-            ),
-            small_body_bytes=env.integer(
-                "HOOKSTREAM_INGRESS_SMALL_BODY_BYTES", cls.small_body_bytes
-            ),
-            max_requests=env.integer("HOOKSTREAM_INGRESS_MAX_REQUESTS", cls.max_requests),
-        )
-
     def __post_init__(self) -> None:
-        positive = {
-            "HOOKSTREAM_INGRESS_BODY_TIMEOUT_S": self.body_timeout_s,
-            "HOOKSTREAM_INGRESS_MAX_EVENTS": self.max_events,
-            "HOOKSTREAM_INGRESS_MAX_REQUESTS": self.max_requests,
-            "HOOKSTREAM_INGRESS_MAX_INFLIGHT_BYTES": self.max_inflight_bytes,
-        }
-        for name, value in positive.items():
+        for field in ("body_timeout_s", "max_events", "max_requests", "max_inflight_bytes"):
+            value = getattr(self, field)
             if value <= 0:
-                raise ConfigError(f"{name} must be positive, got {value}")
+                raise ConfigError(f"{env_name('ingress', field)} must be positive, got {value}")
         if self.small_body_bytes < 0:
-            raise ConfigError("HOOKSTREAM_INGRESS_SMALL_BODY_BYTES must not be negative")
+            raise ConfigError(f"{env_name('ingress', 'small_body_bytes')} must not be negative")
         if not 4096 <= self.max_record_bytes <= 1_000_000_000:
             raise ConfigError(
-                "HOOKSTREAM_INGRESS_MAX_RECORD_BYTES must be between 4096 and 1000000000, "
-                f"got {self.max_record_bytes}"
+                f"{env_name('ingress', 'max_record_bytes')} must be between 4096 and "
+                f"1000000000, got {self.max_record_bytes}"
             )
 
     def require(self) -> None:

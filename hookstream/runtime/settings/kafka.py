@@ -1,18 +1,20 @@
-"""Kafka connection and topic settings."""
+"""Kafka connection and topic settings: `KAFKA_<FIELD>` (see rule.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hookstream.runtime.settings.env import Env, Secret
+from hookstream.runtime.settings.env import Secret
+from hookstream.runtime.settings.rule import setting
 
 
 @dataclass(frozen=True)
 class KafkaSettings:
     bootstrap_servers: str = "127.0.0.1:9092"
-    topic_prefix: str = "hookstream."
-    partitions: int = 8
-    replication_factor: int = 1
+    # the public contract's name (the rule would say KAFKA_TOPIC_PREFIX)
+    topic_prefix: str = setting("hookstream.", name="HOOKSTREAM_TOPIC_PREFIX")
+    partitions: int = setting(8, old=("HOOKSTREAM_PARTITIONS",))
+    replication_factor: int = setting(1, old=("HOOKSTREAM_REPLICATION_FACTOR",))
     # Idempotent producer on real Kafka; the embedded Tansu broker cannot (InitProducerId fails).
     enable_idempotence: bool = True
     security_protocol: str = "PLAINTEXT"
@@ -21,22 +23,6 @@ class KafkaSettings:
     sasl_password: Secret = Secret("")
     request_timeout_s: float = 10.0
     linger_ms: int = 0
-
-    @classmethod
-    def from_env(cls, env: Env) -> KafkaSettings:
-        return cls(
-            bootstrap_servers=env.string("KAFKA_BOOTSTRAP_SERVERS", cls.bootstrap_servers),
-            topic_prefix=env.string("HOOKSTREAM_TOPIC_PREFIX", cls.topic_prefix),
-            partitions=env.integer("HOOKSTREAM_PARTITIONS", cls.partitions),
-            replication_factor=env.integer("HOOKSTREAM_REPLICATION_FACTOR", cls.replication_factor),
-            enable_idempotence=env.flag("KAFKA_ENABLE_IDEMPOTENCE", cls.enable_idempotence),
-            security_protocol=env.string("KAFKA_SECURITY_PROTOCOL", cls.security_protocol),
-            sasl_mechanism=env.string("KAFKA_SASL_MECHANISM"),
-            sasl_username=env.string("KAFKA_SASL_USERNAME"),
-            sasl_password=env.secret("KAFKA_SASL_PASSWORD"),
-            request_timeout_s=env.number("KAFKA_REQUEST_TIMEOUT_S", cls.request_timeout_s),
-            linger_ms=env.integer("KAFKA_LINGER_MS", cls.linger_ms),
-        )
 
     @property
     def full_protocol(self) -> bool:

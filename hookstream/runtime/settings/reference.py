@@ -25,7 +25,6 @@ import inspect
 import re
 import sys
 import tempfile
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,8 @@ from typing import Any
 
 from hookstream.runtime.errors import ConfigError
 from hookstream.runtime.services_table import SERVICES, STANDARD_PATHS
-from hookstream.runtime.settings import Settings
+from hookstream.runtime.settings import RETIRED, Settings
+from hookstream.runtime.settings import env as env_module
 from hookstream.runtime.settings.env import Secret
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -62,8 +62,8 @@ MEANINGS: dict[str, str] = {
     # kafka
     "KAFKA_BOOTSTRAP_SERVERS": "Kafka bootstrap list; the embedded broker under `make up`",
     "HOOKSTREAM_TOPIC_PREFIX": "prefix of every topic name",
-    "HOOKSTREAM_PARTITIONS": "partitions per topic when hookstream creates them",
-    "HOOKSTREAM_REPLICATION_FACTOR": "replication factor of the topics hookstream creates",
+    "KAFKA_PARTITIONS": "partitions per topic when hookstream creates them",
+    "KAFKA_REPLICATION_FACTOR": "replication factor of the topics hookstream creates",
     "KAFKA_ENABLE_IDEMPOTENCE": "idempotent producer (off under `make up`: the embedded broker "
     "cannot)",
     "KAFKA_SECURITY_PROTOCOL": "`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`",
@@ -79,11 +79,12 @@ MEANINGS: dict[str, str] = {
     "outside `make up`",
     "HOOKSTREAM_API_KEY": "bearer token of `POST /api/messages`; the endpoint answers 503 "
     "without it",
-    "HOOKSTREAM_ALLOW_SHA1_SIGNATURE": "also accept the legacy `X-Hub-Signature` (sha1)",
-    "HOOKSTREAM_ACK_DEADLINE_S": "time for Kafka to acknowledge a webhook's events before 503",
-    "HOOKSTREAM_MAX_BODY_BYTES": "largest accepted body (larger: 413)",
-    "HOOKSTREAM_RETRY_AFTER_S": "`Retry-After` of a 503",
-    "HOOKSTREAM_READINESS_INTERVAL_S": "period of the broker check behind `/readyz`",
+    "HOOKSTREAM_INGRESS_ALLOW_SHA1_SIGNATURE": "also accept the legacy `X-Hub-Signature` (sha1)",
+    "HOOKSTREAM_INGRESS_ACK_DEADLINE_S": "time for Kafka to acknowledge a webhook's events before "
+    "503",
+    "HOOKSTREAM_INGRESS_MAX_BODY_BYTES": "largest accepted body (larger: 413)",
+    "HOOKSTREAM_INGRESS_RETRY_AFTER_S": "`Retry-After` of a 503",
+    "HOOKSTREAM_INGRESS_READINESS_INTERVAL_S": "period of the broker check behind `/readyz`",
     "HOOKSTREAM_INGRESS_LINGER_MS": "librdkafka linger: gathers concurrent requests' records "
     "into one produce request",
     "HOOKSTREAM_INGRESS_BODY_TIMEOUT_S": "a body must arrive within this long of its headers, else "
@@ -98,59 +99,65 @@ MEANINGS: dict[str, str] = {
     # processors
     "HOOKSTREAM_PROCESSORS_APP_ID": "faust app id = consumer group; empty means "
     "`<prefix>processors`. Reprocess under a fresh one",
-    "HOOKSTREAM_DEDUPE_WINDOW_S": "how long an event id is remembered to drop Meta's redeliveries",
-    "HOOKSTREAM_DEDUPE_MAX_IDS": "event ids kept per conversation within the window",
-    "HOOKSTREAM_HISTORY_SIZE": "messages kept per conversation (the LLM responder's context)",
-    "HOOKSTREAM_RATE_LIMIT_COUNT": "automatic replies per page and user per window",
-    "HOOKSTREAM_RATE_LIMIT_WINDOW_S": "the window of the reply rate limit",
-    "HOOKSTREAM_LLM_TIMEOUT_S": "LLM responder timeout before the fallback reply",
-    "HOOKSTREAM_PROCESSOR_BATCH": "events taken from the stream at once",
-    "HOOKSTREAM_PROCESSOR_BATCH_WITHIN_S": "longest wait to fill a batch",
-    "HOOKSTREAM_PROCESSOR_FETCH_WAIT_MS": "consumer fetch wait (faust's own 1500 ms adds up to "
+    "HOOKSTREAM_PROCESSORS_DEDUPE_WINDOW_S": "how long an event id is remembered to drop Meta's "
+    "redeliveries",
+    "HOOKSTREAM_PROCESSORS_DEDUPE_MAX_IDS": "event ids kept per conversation within the window",
+    "HOOKSTREAM_PROCESSORS_HISTORY_SIZE": "messages kept per conversation (the LLM responder's "
+    "context)",
+    "HOOKSTREAM_PROCESSORS_RATE_LIMIT_COUNT": "automatic replies per page and user per window",
+    "HOOKSTREAM_PROCESSORS_RATE_LIMIT_WINDOW_S": "the window of the reply rate limit",
+    "HOOKSTREAM_PROCESSORS_LLM_TIMEOUT_S": "LLM responder timeout before the fallback reply",
+    "HOOKSTREAM_PROCESSORS_BATCH_SIZE": "events taken from the stream at once",
+    "HOOKSTREAM_PROCESSORS_BATCH_WITHIN_S": "longest wait to fill a batch",
+    "HOOKSTREAM_PROCESSORS_FETCH_MAX_WAIT_MS": "consumer fetch wait (faust's own 1500 ms adds up "
+    "to "
     "1.5 s per reply)",
-    "HOOKSTREAM_PAGES_POLL_S": "how often the pages file is checked for a reload",
-    "HOOKSTREAM_PROCESSOR_SESSION_TIMEOUT_S": "a dead worker's partitions move after this long",
+    "HOOKSTREAM_PROCESSORS_PAGES_POLL_S": "how often the pages file is checked for a reload",
+    "HOOKSTREAM_PROCESSORS_SESSION_TIMEOUT_S": "a dead worker's partitions move after this long",
     # sender
     "GRAPH_API_BASE_URL": "Send API base URL (the sandbox under `make up`)",
     "GRAPH_API_VERSION": "Graph API version of the Send API calls",
-    "INSTAGRAM_GRAPH_API_BASE_URL": "base URL of the calls for Instagram accounts connected "
+    "HOOKSTREAM_SENDER_INSTAGRAM_API_BASE_URL": "base URL of the calls for Instagram accounts "
+    "connected "
     "through Instagram Login",
     "HOOKSTREAM_SENDER_CONCURRENCY": "Send API calls in flight (conversations and pages in "
     "parallel; each conversation in order)",
-    "HOOKSTREAM_PAGE_RATE_PER_S": "token bucket per page (halved on throttling errors)",
-    "HOOKSTREAM_SEND_MAX_ATTEMPTS": "attempts on transient errors before `retries_exhausted`",
-    "HOOKSTREAM_SEND_BACKOFF_BASE_S": "first retry backoff (exponential, with jitter)",
-    "HOOKSTREAM_SEND_BACKOFF_MAX_S": "longest retry backoff",
-    "HOOKSTREAM_SEND_TIMEOUT_S": "read timeout of one Send API call",
-    "HOOKSTREAM_STOPPED_PAGE_DLQ_AFTER_S": "dead-letter a stopped page's commands after this "
+    "HOOKSTREAM_SENDER_PAGE_RATE_PER_S": "token bucket per page (halved on throttling errors)",
+    "HOOKSTREAM_SENDER_MAX_ATTEMPTS": "attempts on transient errors before `retries_exhausted`",
+    "HOOKSTREAM_SENDER_BACKOFF_BASE_S": "first retry backoff (exponential, with jitter)",
+    "HOOKSTREAM_SENDER_BACKOFF_MAX_S": "longest retry backoff",
+    "HOOKSTREAM_SENDER_HTTP_TIMEOUT_S": "read timeout of one Send API call",
+    "HOOKSTREAM_SENDER_STOPPED_PAGE_DLQ_AFTER_S": "dead-letter a stopped page's commands after "
+    "this "
     "long (0: they wait for the page to resume)",
-    "HOOKSTREAM_STOPPED_PAGE_PROBE_S": "how often a stopped page (code 190 or 368) is probed",
+    "HOOKSTREAM_SENDER_STOPPED_PAGE_PROBE_S": "how often a stopped page (code 190 or 368) is "
+    "probed",
     "HOOKSTREAM_SENDER_MAX_IN_FLIGHT": "commands read but not yet finished, at most",
-    "HOOKSTREAM_SENDER_GROUP": "the sender's consumer group",
+    "HOOKSTREAM_SENDER_CONSUMER_GROUP": "the sender's consumer group",
     "HOOKSTREAM_SENDER_SESSION_TIMEOUT_S": "the sender's consumer session timeout",
-    "HOOKSTREAM_SANDBOX_TOKENS": "sandbox only: tokens it accepts besides the pages file's "
+    "HOOKSTREAM_SENDER_SANDBOX_TOKENS": "sandbox only: tokens it accepts besides the pages file's "
     "(`token` or `page_id:token`)",
-    "HOOKSTREAM_SANDBOX_FAULTS": "sandbox only: error injection rules (JSON list)",
-    "HOOKSTREAM_SANDBOX_REQUIRE_APPSECRET_PROOF": "sandbox only: reject calls without "
+    "HOOKSTREAM_SENDER_SANDBOX_FAULTS": "sandbox only: error injection rules (JSON list)",
+    "HOOKSTREAM_SENDER_SANDBOX_REQUIRE_PROOF": "sandbox only: reject calls without "
     '`appsecret_proof`, like an app with "Require App Secret"',
     # sink
     "CLICKHOUSE_URL": "`http(s)://user:pass@host:8123/db` for a server, `chdb:///path` for the "
     "embedded engine",
     "HOOKSTREAM_SINK_BATCH_ROWS": "rows per ClickHouse insert, at most",
     "HOOKSTREAM_SINK_BATCH_AGE_S": "age of a batch before it is flushed anyway",
-    "HOOKSTREAM_ANALYTICS_TTL_DAYS": "retention of the analytics tables (applied when they are "
-    "created)",
-    "HOOKSTREAM_SINK_DEDUP_LOOKBACK_S": "how far back the sink looks for facts already stored",
-    "HOOKSTREAM_SINK_URL": "the running sink that `hookstream stats` asks (chDB is opened by one "
+    "HOOKSTREAM_SINK_TTL_DAYS": "retention of the analytics tables (applied when they are created)",
+    "HOOKSTREAM_SINK_QUERY_URL": "the running sink that `hookstream stats` asks (chDB is opened "
+    "by one "
     "process at a time)",
     # ops
-    "HOOKSTREAM_LAG_GROUPS": "consumer groups reported besides those committed on the "
+    "HOOKSTREAM_OPS_EXTRA_GROUPS": "consumer groups reported besides those committed on the "
     "pipeline's topics",
-    "HOOKSTREAM_LAG_TOPICS": "topics (after the prefix) the lag exporter watches; empty: the "
+    "HOOKSTREAM_OPS_LAG_TOPICS": "topics (after the prefix) the lag exporter watches; empty: the "
     "pipeline's",
-    "HOOKSTREAM_LAG_INTERVAL_S": "how often the lag exporter collects",
-    "HOOKSTREAM_SENDER_URL": "the running sender whose `/metrics` `hookstream pages status` reads",
-    "HOOKSTREAM_LAG_STATUS_WINDOW_S": "window of the OK/WARN/STALL/STOP status",
+    "HOOKSTREAM_OPS_LAG_INTERVAL_S": "how often the lag exporter collects",
+    "HOOKSTREAM_OPS_SENDER_URL": "the running sender whose `/metrics` `hookstream pages status` "
+    "reads",
+    "HOOKSTREAM_OPS_STATUS_WINDOW_S": "window of the OK/WARN/STALL/STOP status",
 }
 
 
@@ -161,7 +168,7 @@ class Variable:
     kind: str
     default: Any
     allowed: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = ()  # other names read into the same setting (deprecated ones)
+    aliases: tuple[str, ...] = ()  # former names still read into the same setting (deprecated)
 
     @property
     def section(self) -> str:
@@ -211,9 +218,19 @@ def _flatten(settings: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """A probe of a former name would log its deprecation line; the probe only looks."""
+    logger = env_module.log
+    was, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = was
+
+
 def _settings(values: Mapping[str, str]) -> dict[str, Any]:
-    with _neutral_directory(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a deprecated alias may warn; the probe only looks
+    with _neutral_directory(), _quiet():
         return _flatten(Settings.from_env(values))
 
 
@@ -300,7 +317,7 @@ def _kind(variable: Variable) -> str:
 def _names(variable: Variable) -> str:
     names = f"`{variable.name}`"
     if variable.aliases:
-        names += " (also read: " + ", ".join(f"`{a}`" for a in variable.aliases) + ")"
+        names += " (formerly " + ", ".join(f"`{a}`" for a in variable.aliases) + ")"
     return names
 
 
@@ -384,6 +401,19 @@ def render_configuration() -> str:
         "`dev-app-secret`, verify token `dev-verify-token`, API key `dev-api-key`, the demo",
         "pages file `deploy/pages.example.yaml`, the embedded broker, idempotence off and",
         "`GRAPH_API_BASE_URL` pointing at the sandbox; whatever the environment sets wins.",
+        "",
+        "Names follow one rule (`hookstream/runtime/settings/rule.py`): the setting's field,",
+        "upper-case, after its section's prefix: `HOOKSTREAM_<SECTION>_<FIELD>`",
+        "(`HOOKSTREAM_SENDER_CONCURRENCY` is `sender.concurrency`), `HOOKSTREAM_<FIELD>` for the",
+        "general settings and `KAFKA_<FIELD>` for the Kafka section. The exceptions are the",
+        "public contract's names (`HOOKSTREAM_APP_SECRETS`, `HOOKSTREAM_VERIFY_TOKEN`,",
+        "`HOOKSTREAM_API_KEY`, `HOOKSTREAM_TOPIC_PREFIX`, `CLICKHOUSE_URL`, `GRAPH_API_*`) and",
+        'OpenTelemetry\'s own. A former name ("formerly" below) still works and logs one line',
+        "at start naming the new one; when both are set, the new one wins and the line says so.",
+        *[
+            f"`{name}` is still accepted but has no effect ({why})."
+            for name, why in RETIRED.items()
+        ],
         "",
         f"{len(found)} variables. The setting column is the field of `Settings`",
         "(`hookstream/runtime/settings/`) the variable fills.",

@@ -1,21 +1,18 @@
-"""Trace export settings: OpenTelemetry's own variables, so a collector setup carries over."""
+"""Trace export settings: OpenTelemetry's own variables, so a collector setup carries over.
+
+Both names are exceptions to the rule of rule.py (it would say HOOKSTREAM_TRACING_<FIELD>):
+they are the OpenTelemetry SDK's standard ones.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hookstream.runtime.settings.env import Env
+from hookstream.runtime.settings.rule import no_trailing_slash, setting
 
 
 @dataclass(frozen=True)
 class TracingSettings:
     # Unset: trace context still travels in record headers and log lines; no span is exported.
-    otlp_endpoint: str = ""
-    service_name: str = ""  # empty: "hookstream-<service>"
-
-    @classmethod
-    def from_env(cls, env: Env) -> TracingSettings:
-        return cls(
-            otlp_endpoint=env.string("OTEL_EXPORTER_OTLP_ENDPOINT").rstrip("/"),
-            service_name=env.string("OTEL_SERVICE_NAME"),
-        )
+    otlp_endpoint: str = setting("", name="OTEL_EXPORTER_OTLP_ENDPOINT", clean=no_trailing_slash)
+    service_name: str = setting("", name="OTEL_SERVICE_NAME")  # empty: "hookstream-<service>"

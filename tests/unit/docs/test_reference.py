@@ -20,10 +20,11 @@ def test_variables_are_tied_to_the_settings_they_fill() -> None:
     assert found["KAFKA_BOOTSTRAP_SERVERS"].field == "kafka.bootstrap_servers"
     assert found["KAFKA_BOOTSTRAP_SERVERS"].default == "127.0.0.1:9092"
     assert found["HOOKSTREAM_APP_SECRETS"].kind == "secrets"
-    assert found["HOOKSTREAM_ALLOW_SHA1_SIGNATURE"].kind == "flag"
+    assert found["HOOKSTREAM_INGRESS_ALLOW_SHA1_SIGNATURE"].kind == "flag"
     assert found["HOOKSTREAM_LOG_FORMAT"].kind == "choice"
     assert set(found["HOOKSTREAM_LOG_FORMAT"].allowed) == {"json", "text"}
-    assert found["HOOKSTREAM_SEND_TIMEOUT_S"].field == "sender.http_timeout_s"
+    assert found["HOOKSTREAM_SENDER_HTTP_TIMEOUT_S"].field == "sender.http_timeout_s"
+    assert found["HOOKSTREAM_SENDER_HTTP_TIMEOUT_S"].aliases == ("HOOKSTREAM_SEND_TIMEOUT_S",)
 
 
 def test_every_public_contract_variable_is_documented() -> None:
@@ -45,12 +46,12 @@ def test_every_public_contract_variable_is_documented() -> None:
 
 def test_a_variable_without_a_meaning_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     meanings = dict(reference.MEANINGS)
-    del meanings["HOOKSTREAM_PARTITIONS"]
+    del meanings["KAFKA_PARTITIONS"]
     monkeypatch.setattr(reference, "MEANINGS", meanings)
     [row] = [
         line
         for line in reference.render_configuration().splitlines()
-        if line.startswith("| `HOOKSTREAM_PARTITIONS`")
+        if line.startswith("| `KAFKA_PARTITIONS`")
     ]
     assert reference.MISSING_MEANING.replace("|", "\\|") in row
 

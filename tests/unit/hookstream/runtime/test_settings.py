@@ -41,8 +41,8 @@ def test_environment_is_read_into_typed_sections() -> None:
 @pytest.mark.parametrize(
     ("env", "named"),
     [
-        ({"HOOKSTREAM_ACK_DEADLINE_S": "soon"}, "HOOKSTREAM_ACK_DEADLINE_S"),
-        ({"HOOKSTREAM_PARTITIONS": "8.5"}, "HOOKSTREAM_PARTITIONS"),
+        ({"HOOKSTREAM_INGRESS_ACK_DEADLINE_S": "soon"}, "HOOKSTREAM_INGRESS_ACK_DEADLINE_S"),
+        ({"KAFKA_PARTITIONS": "8.5"}, "KAFKA_PARTITIONS"),
         ({"KAFKA_ENABLE_IDEMPOTENCE": "maybe"}, "KAFKA_ENABLE_IDEMPOTENCE"),
         ({"HOOKSTREAM_LOG_FORMAT": "xml"}, "HOOKSTREAM_LOG_FORMAT"),
     ],
