@@ -1,20 +1,75 @@
-"""The ledger of finished commands: the compacted `sender-ledger` topic (key: command id, or
-"<command id>#<part>" for the parts of a split message already delivered).
+"""The ledger of finished commands: the `sender-ledger` topic (key: command id, or
+"<command id>#<part>" for the parts of a split message already delivered), and each sender
+instance's local copy of it.
 
-Every sender instance reads the whole ledger at start and then tails it, so a command finished by
-any instance (before a restart or a rebalance) is known everywhere. The embedded broker reports
+Every sender instance reads the ledger at start and then tails it, so a command finished by any
+instance (before a restart or a rebalance) is known everywhere. The embedded broker reports
 wrong end offsets after multi-record batches, so the rebuild does not trust them: it reads until
 every partition reached its reported end AND a fetch comes back empty.
+
+## Bounded: a horizon, and the copy on disk
+
+The copy used to be a dict of every command id ever finished, rebuilt from the whole compacted
+topic at each start: 115-174 B per entry, ~105 GB per instance after a week at 1,000 events/s,
+and a start that reads every key ever written. Two decisions bound it
+(docs/benchmarks/sender-ledger.md has the arithmetic):
+
+- **A horizon H** (`HOOKSTREAM_SENDER_LEDGER_HORIZON_S`, default 30 days): an entry is needed
+  only while the command can still come back, and every way back is bounded in time. A
+  command id is derived from its cause event (`command_id_for`), so it comes back (1) when
+  `outbound` is re-read: a restart or rebalance before the commit (seconds), a replay of the
+  sender's group (as far back as `outbound` is retained, 7 days by default); (2) when
+  `inbound` is re-planned: a crash of the processors before their commit, or a reprocess into a
+  new group, which plans fresh commands with the same ids (as far back as `inbound` is retained,
+  7 days by default); (3) when Meta redelivers a webhook the processors' dedupe window
+  (24 h) no longer holds (Meta retries for up to 36 h); (4) when a dead letter is redriven:
+  a split message dead-lettered after its first parts were delivered relies on the part entries
+  (as far back as `dlq` is retained: the operations docs suggest 30 days). A replayed command
+  older than `HOOKSTREAM_SENDER_MAX_REPLY_AGE_S` is refused as stale anyway, but a re-planned or
+  redriven one is new, so the horizon has to cover the longest of these retentions. The default,
+  30 days, covers all of them with the documented retentions; an operator who keeps a topic
+  longer raises H with it. Entries are dropped whole generations at a time (below), so one is
+  kept between H and H + H/8 after it was written.
+- **On disk** (`rocksdict`, the driver the processors' table uses): the copy is a RocksDB
+  database under `HOOKSTREAM_STATE_DIR/sender-ledger/<topic>/slot-<n>`, one column family per
+  generation (H/8 of time each, named by the span it covers). Expiry drops the oldest column
+  family, a constant-time operation that needs no tombstone per key and no compaction to take
+  effect. Memory is the bounded memtables and one shared block cache (index and filter blocks
+  in it), whatever the number of entries; a lookup asks each generation, newest first, the
+  bloom filters answering the misses (almost every lookup is a miss: a new command). Keys are
+  stored compactly (the 12 bytes of a `cmd_<24 hex>` id, plus the part), the value is the
+  status. The offsets the copy reflects are written in the same atomic batch as its entries, so
+  a restarted instance reads only the topic's tail: any slot is a valid prefix of the one shared
+  topic, so an instance takes the first slot no other process holds (RocksDB's lock). A slot
+  ahead of the topic's end (a recreated topic) is emptied first. (A stale copy could only hold
+  ids of commands that were delivered: ids derive from Meta's event ids.)
+  Without a state dir (tests) or without rocksdict, the same generations are dicts in memory.
+
+The topic gets the matching bound: `cleanup.policy=compact,delete` with `retention.ms` = H (set
+where the pipeline's topics are created), so a fresh instance's rebuild reads at most H of
+entries and the broker's disk is bounded the same way. Nothing is ever sent twice within H,
+which covers every way a command can come back as long as the retentions stay within H.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
+import shutil
 import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+try:
+    import rocksdict
+except ImportError:  # pragma: no cover - a dependency; the memory book stands in
+    rocksdict = None  # type: ignore[assignment]
 
 from hookstream.runtime.kafka import new_consumer
 from hookstream.runtime.logging import event, get_logger
@@ -22,28 +77,315 @@ from hookstream.runtime.settings import KafkaSettings
 
 log = get_logger("sender.ledger")
 
+DAY_S = 86_400
+HORIZON_S = 30 * DAY_S  # default horizon: the longest documented retention (dlq, 30 days)
+GENERATIONS = 8  # the horizon in this many spans: entries kept between H and H + H/8
+SLOTS = 64  # local copies per topic a machine may hold at once (one per running instance)
+DELIVERED = "delivered"
+
+_COMMAND = re.compile(r"cmd_([0-9a-f]{24})(?:#(\d{1,3}))?")
+
 
 def part_key(command_id: str, part: int) -> str:
     return f"{command_id}#{part}"
 
 
+def encode_key(key: str) -> bytes:
+    """A compact stored key: `cmd_<24 hex>` ids (and their parts < 256) as 13-14 bytes, any
+    other key as its UTF-8 bytes behind a marker. Distinct keys stay distinct."""
+    match = _COMMAND.fullmatch(key)
+    if match is not None:
+        digest, part = match.groups()
+        if part is None:
+            return b"\x01" + bytes.fromhex(digest)
+        if int(part) < 256 and str(int(part)) == part:
+            return b"\x02" + bytes.fromhex(digest) + bytes((int(part),))
+    return b"\x00" + key.encode()
+
+
+def _encode_status(status: str) -> bytes:
+    return b"" if status == DELIVERED else status.encode()
+
+
+def _decode_status(value: bytes) -> str:
+    return DELIVERED if not value else value.decode(errors="replace")
+
+
+class Book(Protocol):
+    """The local copy: entries in generations, and the topic offsets it reflects."""
+
+    def get(self, key: bytes) -> str | None: ...
+    def put(self, entries: Iterable[tuple[bytes, str, int]], offsets: dict[int, int]) -> None: ...
+    def offsets(self) -> dict[int, int]: ...
+    def expire(self, now_ms: int) -> int: ...
+    def reset(self) -> None: ...
+    def __len__(self) -> int: ...
+    def close(self) -> None: ...
+
+
+class Spans:
+    """Which generation an entry written at `at_ms` belongs to, and which have expired."""
+
+    def __init__(self, horizon_s: float, generations: int = GENERATIONS) -> None:
+        self.horizon_ms = max(1, int(horizon_s * 1000))
+        self.span_ms = max(1, self.horizon_ms // generations)
+
+    def start_of(self, at_ms: int) -> int:
+        return at_ms - at_ms % self.span_ms
+
+    def too_old(self, at_ms: int, now_ms: int) -> bool:
+        """An entry written at `at_ms` would be in an expired generation already."""
+        start = self.start_of(at_ms)
+        return self.expired(start, start + self.span_ms, now_ms)
+
+    def expired(self, start_ms: int, end_ms: int, now_ms: int) -> bool:
+        """Every entry of [start, end) is older than the horizon."""
+        return end_ms + self.horizon_ms <= now_ms
+
+
+class MemoryBook:
+    """The generations as dicts (no state dir, or no rocksdict). ~85 B per entry."""
+
+    def __init__(self, spans: Spans) -> None:
+        self.spans = spans
+        self._gens: dict[tuple[int, int], dict[bytes, str]] = {}
+        self._newest_first: list[dict[bytes, str]] = []
+        self._offsets: dict[int, int] = {}
+
+    def _gen(self, at_ms: int) -> tuple[tuple[int, int], dict[bytes, str]]:
+        for span, entries in self._gens.items():
+            if span[0] <= at_ms < span[1]:
+                return span, entries
+        start = self.spans.start_of(at_ms)
+        span = (start, start + self.spans.span_ms)
+        entries = self._gens[span] = {}
+        self._order()
+        return span, entries
+
+    def _order(self) -> None:
+        self._newest_first = [self._gens[span] for span in sorted(self._gens, reverse=True)]
+
+    def get(self, key: bytes) -> str | None:
+        for entries in self._newest_first:
+            status = entries.get(key)
+            if status is not None:
+                return status
+        return None
+
+    def put(self, entries: Iterable[tuple[bytes, str, int]], offsets: dict[int, int]) -> None:
+        gen: dict[bytes, str] | None = None
+        span = (0, 0)
+        for key, status, at_ms in entries:
+            if gen is None or not span[0] <= at_ms < span[1]:
+                span, gen = self._gen(at_ms)
+            gen[key] = DELIVERED if status == DELIVERED else status
+        self._offsets.update(offsets)
+
+    def offsets(self) -> dict[int, int]:
+        return dict(self._offsets)
+
+    def expire(self, now_ms: int) -> int:
+        old = [span for span in self._gens if self.spans.expired(*span, now_ms)]
+        dropped = sum(len(self._gens.pop(span)) for span in old)
+        if old:
+            self._order()
+        return dropped
+
+    def reset(self) -> None:
+        self._gens.clear()
+        self._newest_first = []
+        self._offsets.clear()
+
+    def __len__(self) -> int:
+        return sum(map(len, self._gens.values()))
+
+    def close(self) -> None:
+        """Nothing held."""
+
+
+_META_OFFSET = b"offset:"
+_GEN = re.compile(r"g(\d+)-(\d+)")
+
+
+def _rocks_options(cache: Any, buffers: Any) -> Any:
+    options = rocksdict.Options(raw_mode=True)
+    options.create_if_missing(True)
+    options.create_missing_column_families(True)
+    options.set_write_buffer_size(4 * 1024 * 1024)
+    options.set_max_write_buffer_number(2)
+    options.set_write_buffer_manager(buffers)
+    options.set_max_total_wal_size(32 * 1024 * 1024)
+    options.set_keep_log_file_num(2)
+    options.set_compression_type(rocksdict.DBCompressionType.lz4())
+    table = rocksdict.BlockBasedOptions()
+    table.set_block_cache(cache)
+    table.set_bloom_filter(10, False)
+    table.set_cache_index_and_filter_blocks(True)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    options.set_block_based_table_factory(table)
+    return options
+
+
+class RocksBook:
+    """The generations as column families of one RocksDB database (see the module docstring)."""
+
+    def __init__(self, path: Path, spans: Spans) -> None:
+        self.path, self.spans = path, spans
+        # 16 MiB of memtables in all and a 16 MiB block cache holding index and filter blocks:
+        # the memory of the copy, however many entries it holds.
+        cache = rocksdict.Cache(16 * 1024 * 1024)
+        buffers = rocksdict.WriteBufferManager(16 * 1024 * 1024, False)
+        self._options = _rocks_options(cache, buffers)
+        families = {}
+        if (path / "CURRENT").exists():
+            names = rocksdict.Rdict.list_cf(str(path), self._options)
+            families = {name: self._options for name in names if name != "default"}
+        self.db = rocksdict.Rdict(str(path), self._options, column_families=families)
+        self._gens: dict[tuple[int, int], Any] = {}
+        for name in families:
+            match = _GEN.fullmatch(name)
+            if match is not None:
+                start, end = int(match[1]), int(match[2])
+                self._gens[(start, end)] = self.db.get_column_family(name)
+        self._order()
+
+    @staticmethod
+    def open_slot(root: Path, spans: Spans, slots: int = SLOTS) -> RocksBook:
+        """The first slot under `root` no other process (or ledger) holds."""
+        root.mkdir(parents=True, exist_ok=True)
+        last: Exception | None = None
+        for n in range(slots):
+            try:
+                return RocksBook(root / f"slot-{n}", spans)
+            except Exception as exc:  # RocksDB's lock: held elsewhere, try the next slot
+                if "lock" not in str(exc).lower():
+                    raise
+                last = exc
+        raise RuntimeError(f"every ledger slot under {root} is held: {last}")
+
+    def _order(self) -> None:
+        self._newest_first = [self._gens[span] for span in sorted(self._gens, reverse=True)]
+
+    def _span(self, at_ms: int) -> tuple[int, int]:
+        for span in self._gens:
+            if span[0] <= at_ms < span[1]:
+                return span
+        start = self.spans.start_of(at_ms)
+        span = (start, start + self.spans.span_ms)
+        self._gens[span] = self.db.create_column_family(f"g{span[0]}-{span[1]}", self._options)
+        self._order()
+        return span
+
+    def get(self, key: bytes) -> str | None:
+        for gen in self._newest_first:
+            value = gen.get(key)
+            if value is not None:
+                return _decode_status(value)
+        return None
+
+    def put(self, entries: Iterable[tuple[bytes, str, int]], offsets: dict[int, int]) -> None:
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        span = (0, 0)
+        handle = None
+        for key, status, at_ms in entries:
+            if handle is None or not span[0] <= at_ms < span[1]:
+                span = self._span(at_ms)
+                handle = self.db.get_column_family_handle(f"g{span[0]}-{span[1]}")
+            batch.put(key, _encode_status(status), handle)
+        for partition, offset in offsets.items():
+            batch.put(_META_OFFSET + str(partition).encode(), str(offset).encode())
+        if not batch.is_empty():
+            self.db.write(batch)
+
+    def offsets(self) -> dict[int, int]:
+        found: dict[int, int] = {}
+        it = self.db.iter()
+        it.seek(_META_OFFSET)
+        while it.valid() and bytes(it.key()).startswith(_META_OFFSET):
+            found[int(bytes(it.key())[len(_META_OFFSET) :])] = int(bytes(it.value()))
+            it.next()
+        return found
+
+    def expire(self, now_ms: int) -> int:
+        old = [span for span in self._gens if self.spans.expired(*span, now_ms)]
+        dropped = 0
+        for span in old:
+            dropped += self._count(self._gens.pop(span))
+            self.db.drop_column_family(f"g{span[0]}-{span[1]}")
+        if old:
+            self._order()
+        return dropped
+
+    def reset(self) -> None:
+        for span in list(self._gens):
+            self._gens.pop(span)
+            self.db.drop_column_family(f"g{span[0]}-{span[1]}")
+        self._order()
+        for partition in self.offsets():
+            self.db.delete(_META_OFFSET + str(partition).encode())
+
+    @staticmethod
+    def _count(gen: Any) -> int:
+        return int(gen.property_int_value("rocksdb.estimate-num-keys") or 0)
+
+    def __len__(self) -> int:
+        """RocksDB's estimate (exact for what is still in memtables)."""
+        return sum(map(self._count, self._gens.values()))
+
+    def close(self) -> None:
+        self._gens.clear()
+        self._newest_first = []
+        self.db.close()
+
+
+def open_book(state_dir: Path | None, topic: str, spans: Spans) -> Book:
+    if state_dir is None:
+        return MemoryBook(spans)
+    if rocksdict is None:  # pragma: no cover - a dependency
+        event(log, "ledger_store_fallback", logging.WARNING, wanted="rocksdb", using="memory")
+        return MemoryBook(spans)
+    return RocksBook.open_slot(state_dir / "sender-ledger" / topic, spans)
+
+
+def remove_slots(state_dir: Path, topic: str) -> None:
+    """Delete every local copy of the topic's ledger (none may be open)."""
+    shutil.rmtree(state_dir / "sender-ledger" / topic, ignore_errors=True)
+
+
 class Ledger:
-    def __init__(self, kafka: KafkaSettings, producer: AIOKafkaProducer) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        producer: AIOKafkaProducer,
+        *,
+        state_dir: Path | None = None,
+        horizon_s: float = HORIZON_S,
+    ) -> None:
         self._kafka = kafka
         self._producer = producer
         self._topic = kafka.topic("sender-ledger")
+        self._state_dir, self._horizon_s = state_dir, horizon_s
+        self.spans = Spans(horizon_s)
+        self._book: Book | None = None
         self._consumer: AIOKafkaConsumer | None = None
-        self._known: dict[str, str] = {}
         self._tail: asyncio.Task[None] | None = None
         self._empty_fetches = 0
+        self._expire_at = 0.0
+
+    @property
+    def book(self) -> Book:
+        if self._book is None:
+            self._book = open_book(self._state_dir, self._topic, self.spans)
+        return self._book
 
     def outcome(self, key: str) -> str | None:
-        return self._known.get(key)
+        return self.book.get(encode_key(key))
 
     def __len__(self) -> int:
-        return len(self._known)
+        return 0 if self._book is None else len(self._book)
 
     async def start(self) -> None:
+        book = self.book
         consumer = new_consumer(self._kafka, group_id=None)
         await consumer.start()
         self._consumer = consumer
@@ -53,16 +395,41 @@ class Ledger:
         partitions = cluster.partitions_for_topic(self._topic) or set()
         tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
         started = time.monotonic()
+        dropped = book.expire(now_ms())
+        resumed = await self._resume(tps)
+        kept = len(book)
         await self._read_to_end(tps)
         event(
             log,
             "ledger_rebuilt",
-            entries=len(self._known),
+            entries=len(book),
+            kept=kept,
+            expired=dropped,
+            resumed=resumed,
             seconds=round(time.monotonic() - started, 3),
         )
         self._tail = asyncio.create_task(self._follow(), name="ledger-tail")
+
+    async def _resume(self, tps: list[TopicPartition]) -> bool:
+        """Seek to where the local copy stopped; start over on a copy ahead of the topic."""
+        assert self._consumer is not None  # noqa: S101 - started
+        book = self.book
+        saved = book.offsets()
+        ends = await self._consumer.end_offsets(tps) if tps else {}
+        begins = await self._consumer.beginning_offsets(tps) if tps else {}
+        if any(
+            offset > ends.get(TopicPartition(self._topic, p), -1) for p, offset in saved.items()
+        ):
+            book.reset()  # a recreated topic: this copy is of another one
+            saved = {}
+        for tp in tps:
+            offset = saved.get(tp.partition)
+            if offset is None or offset < begins[tp]:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, offset)
+        return bool(saved)
 
     async def stop(self) -> None:
         if self._tail is not None:
@@ -71,16 +438,32 @@ class Ledger:
                 await self._tail
         if self._consumer is not None:
             await self._consumer.stop()
+        if self._book is not None:
+            self._book.close()
+            self._book = None
 
     async def _fetch(self, timeout_ms: int) -> int:
         assert self._consumer is not None  # noqa: S101 - started
         batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=10_000)
-        count = 0
-        for records in batch.values():
+        entries: list[tuple[bytes, str, int]] = []
+        offsets: dict[int, int] = {}
+        count, now, too_old = 0, now_ms(), self.spans.too_old
+        for tp, records in batch.items():
             for record in records:
                 if record.key is not None:
-                    self._known[record.key.decode()] = _status(record.value)
                     count += 1
+                    status, at_ms = _parse(record.value, record.timestamp)
+                    if not too_old(at_ms, now):
+                        entries.append((encode_key(record.key.decode()), status, at_ms))
+            if records:
+                offsets[tp.partition] = records[-1].offset + 1
+        if offsets:
+            self.book.put(entries, offsets)
+        if time.monotonic() >= self._expire_at:
+            self._expire_at = time.monotonic() + 60.0
+            dropped = self.book.expire(now_ms())
+            if dropped:
+                event(log, "ledger_expired", entries=dropped, horizon_s=self._horizon_s)
         self._empty_fetches = self._empty_fetches + 1 if count == 0 else 0
         return count
 
@@ -118,19 +501,29 @@ class Ledger:
 
     async def record(self, key: str, status: str, message_id: str = "") -> asyncio.Future[object]:
         """Queue the ledger write (acks=all); await the returned future before committing."""
-        self._known[key] = status
-        value = orjson.dumps(
-            {"status": status, "message_id": message_id, "at_ms": int(time.time() * 1000)}
-        )
+        at_ms = now_ms()
+        self.book.put([(encode_key(key), status, at_ms)], {})
+        value = orjson.dumps({"status": status, "message_id": message_id, "at_ms": at_ms})
         future: asyncio.Future[object] = await self._producer.send(
             self._topic, value, key=key.encode()
         )
         return future
 
 
-def _status(value: bytes | None) -> str:
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _parse(value: bytes | None, timestamp_ms: int) -> tuple[str, int]:
+    """(status, written at) of a ledger record; the record's own timestamp when it says none."""
     try:
         data = orjson.loads(value) if value else {}
     except orjson.JSONDecodeError:
-        return "delivered"
-    return str(data.get("status", "delivered")) if isinstance(data, dict) else "delivered"
+        return DELIVERED, timestamp_ms
+    if not isinstance(data, dict):
+        return DELIVERED, timestamp_ms
+    at_ms = data.get("at_ms")
+    return (
+        str(data.get("status", DELIVERED)),
+        at_ms if isinstance(at_ms, int) and at_ms > 0 else timestamp_ms,
+    )

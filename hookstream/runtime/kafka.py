@@ -32,13 +32,24 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-# Names after the prefix. The ledger is compacted: one record per delivered command id.
+# The sender ledger's horizon (senders/ledger.py): its entries are kept this long, no longer.
+LEDGER_RETENTION_MS = 30 * 86_400_000
+
+# Names after the prefix. The ledger is compacted (one record per delivered command id) and kept
+# for the ledger's horizon (daily segments, so whole days go once older than it).
 PIPELINE_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("inbound"),
     TopicSpec("outbound"),
     TopicSpec("analytics"),
     TopicSpec("dlq"),
-    TopicSpec("sender-ledger", {"cleanup.policy": "compact"}),
+    TopicSpec(
+        "sender-ledger",
+        {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(LEDGER_RETENTION_MS),
+            "segment.ms": "86400000",
+        },
+    ),
 )
 
 
