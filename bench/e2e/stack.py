@@ -86,7 +86,7 @@ def bench_stack(
         "HOOKSTREAM_PAGES_FILE": str(pages_file),
         "CLICKHOUSE_URL": f"chdb://{state_dir / 'analytics'}",
         "GRAPH_API_BASE_URL": f"http://127.0.0.1:{ports['sandbox']}",
-        "HOOKSTREAM_SINK_URL": f"http://127.0.0.1:{ports['sink']}",
+        "HOOKSTREAM_SINK_QUERY_URL": f"http://127.0.0.1:{ports['sink']}",
     }
     return Stack(
         settings_env=env,

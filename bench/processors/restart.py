@@ -59,16 +59,16 @@ def worker_env(
         KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap_servers,
         KAFKA_ENABLE_IDEMPOTENCE="false",
         HOOKSTREAM_TOPIC_PREFIX=kafka.topic_prefix,
-        HOOKSTREAM_PARTITIONS=str(kafka.partitions),
+        KAFKA_PARTITIONS=str(kafka.partitions),
         HOOKSTREAM_PAGES_FILE=str(pages),
         HOOKSTREAM_STATE_DIR=str(root / "state"),
-        HOOKSTREAM_RATE_LIMIT_COUNT="1000000",
+        HOOKSTREAM_PROCESSORS_RATE_LIMIT_COUNT="1000000",
         HOOKSTREAM_LOG_FORMAT="text",
     )
     if membership == "dynamic":
         env["HOOKSTREAM_PROCESSORS_INSTANCE_ID"] = "off"
     if session_timeout_s is not None:
-        env["HOOKSTREAM_PROCESSOR_SESSION_TIMEOUT_S"] = str(session_timeout_s)
+        env["HOOKSTREAM_PROCESSORS_SESSION_TIMEOUT_S"] = str(session_timeout_s)
     return env
 
 

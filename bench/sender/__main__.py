@@ -125,10 +125,10 @@ def start_sender(env: Env, kafka: KafkaSettings, rate_per_page: float):  # type:
         "KAFKA_ENABLE_IDEMPOTENCE": "false",
         "GRAPH_API_BASE_URL": env.sandbox_url,
         "HOOKSTREAM_PAGES_FILE": str(env.pages_file),
-        "HOOKSTREAM_PAGE_RATE_PER_S": str(rate_per_page),
+        "HOOKSTREAM_SENDER_PAGE_RATE_PER_S": str(rate_per_page),
         "HOOKSTREAM_LOG_LEVEL": "WARNING",
         "HOOKSTREAM_SENDER_SESSION_TIMEOUT_S": "3",
-        "HOOKSTREAM_SENDER_GROUP": "bench",
+        "HOOKSTREAM_SENDER_CONSUMER_GROUP": "bench",
     }
     return processes.spawn(
         [sys.executable, "-m", "hookstream", "sender", "--port", str(processes.free_port())],

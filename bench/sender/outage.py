@@ -180,7 +180,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 },
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 "HOOKSTREAM_TOPIC_PREFIX": kafka.topic_prefix,
-                "HOOKSTREAM_PARTITIONS": "8",
+                "KAFKA_PARTITIONS": "8",
                 "KAFKA_ENABLE_IDEMPOTENCE": "true" if idempotent else "false",
                 "GRAPH_API_BASE_URL": url,
                 "HOOKSTREAM_PAGES_FILE": str(pages_file),

@@ -21,7 +21,7 @@ from typing import Any
 from hookstream.embedded import stack_file
 from hookstream.ops.errors import OpsError
 from hookstream.runtime.logging import configure_logging
-from hookstream.runtime.settings import Settings
+from hookstream.runtime.settings import Settings, overlay
 from hookstream.runtime.settings.env import read_dotenv
 
 SERVICE_COMMANDS = frozenset(
@@ -39,7 +39,7 @@ def add_sink_url_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sink-url",
         default="",
-        help="a running sink to ask (default HOOKSTREAM_SINK_URL or :9102)",
+        help="a running sink to ask (default HOOKSTREAM_SINK_QUERY_URL or :9102)",
     )
 
 
@@ -59,7 +59,7 @@ def load_settings(command: str) -> tuple[Settings, stack_file.StackFile | None]:
     """The command's settings and the stack they came from (None: environment only)."""
     explicit = explicit_environment()
     stack = stack_for(command, explicit)
-    values = {**stack.env(), **explicit} if stack is not None else dict(explicit)
+    values = overlay(stack.env(), explicit) if stack is not None else dict(explicit)
     if command not in SERVICE_COMMANDS:
         values.setdefault("HOOKSTREAM_LOG_LEVEL", "WARNING")
         values.setdefault("HOOKSTREAM_LOG_FORMAT", "text")

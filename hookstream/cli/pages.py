@@ -64,7 +64,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     status.add_argument("page_ids", nargs="*", metavar="PAGE_ID", help="default: all pages")
     status.add_argument("--json", action="store_true", help="print JSON for scripts")
     status.add_argument(
-        "--sender-url", default="", help="the sender (default HOOKSTREAM_SENDER_URL)"
+        "--sender-url", default="", help="the sender (default HOOKSTREAM_OPS_SENDER_URL)"
     )
     add_sink_url_option(status)
     status.set_defaults(run=status_command)
@@ -293,7 +293,7 @@ def sender_stops(url: str) -> tuple[dict[str, bool] | None, str]:
     try:
         response = httpx.get(f"{url}/metrics", timeout=5)
     except httpx.HTTPError:
-        return None, f"unknown: no sender answered at {url} (HOOKSTREAM_SENDER_URL)"
+        return None, f"unknown: no sender answered at {url} (HOOKSTREAM_OPS_SENDER_URL)"
     if response.status_code != 200:
         return None, f"unknown: the sender at {url} answered {response.status_code}"
     return stopped_pages(response.text), ""

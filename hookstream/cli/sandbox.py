@@ -1,7 +1,7 @@
 """`hookstream sandbox`: a local stand-in for Meta's Send API (what `make up` points the sender to).
 
-Tokens: those of the pages file, plus HOOKSTREAM_SANDBOX_TOKENS ("token" or "page_id:token").
-Error injection: HOOKSTREAM_SANDBOX_FAULTS (JSON list) or, at run time, PUT /sandbox/faults.
+Tokens: those of the pages file, plus HOOKSTREAM_SENDER_SANDBOX_TOKENS ("token" or "page_id:token").
+Error injection: HOOKSTREAM_SENDER_SANDBOX_FAULTS (JSON list) or, at run time, PUT /sandbox/faults.
 Graph calls of `hookstream pages` and "Require App Secret": see hookstream/sandbox/graph.py.
 """
 
@@ -38,7 +38,7 @@ def build_sandbox(settings: Settings) -> Sandbox:
     try:
         faults = parse_faults(settings.sender.sandbox_faults)
     except FaultConfigError as exc:
-        raise ConfigError(f"HOOKSTREAM_SANDBOX_FAULTS: {exc}") from None
+        raise ConfigError(f"HOOKSTREAM_SENDER_SANDBOX_FAULTS: {exc}") from None
     sandbox = Sandbox(sandbox_tokens(page_tokens, settings.sender.sandbox_tokens), faults)
     sandbox.instagram_ids = configure_from(sandbox.graph, settings, pages)
     return sandbox

@@ -30,7 +30,7 @@ from hookstream.runtime.errors import HookstreamError
 from hookstream.runtime.kafka import ensure_topics
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.services_table import port_of
-from hookstream.runtime.settings import Settings
+from hookstream.runtime.settings import Settings, current_names
 
 log = get_logger("up")
 
@@ -107,15 +107,17 @@ class Stack:
         return self.state_dir / "broker.log"
 
     def child_env(self) -> dict[str, str]:
-        env = {**DEV_DEFAULTS, **self.settings_env}
+        # former names renamed (this process has said they are deprecated): the defaults below
+        # then apply only where the user set nothing under either name
+        env = {**DEV_DEFAULTS, **current_names(self.settings_env)}
         env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.bootstrap_servers
         env["KAFKA_ENABLE_IDEMPOTENCE"] = "true" if self.broker.idempotence else "false"
-        env["HOOKSTREAM_PARTITIONS"] = str(self.partitions)
+        env["KAFKA_PARTITIONS"] = str(self.partitions)
         base = f"http://{self.host}"
         env.setdefault("GRAPH_API_BASE_URL", f"{base}:{self.port('sandbox')}")
-        env.setdefault("INSTAGRAM_GRAPH_API_BASE_URL", f"{base}:{self.port('sandbox')}")
-        env.setdefault("HOOKSTREAM_SINK_URL", f"{base}:{self.port('sink')}")
-        env.setdefault("HOOKSTREAM_SENDER_URL", f"{base}:{self.port('sender')}")
+        env.setdefault("HOOKSTREAM_SENDER_INSTAGRAM_API_BASE_URL", f"{base}:{self.port('sandbox')}")
+        env.setdefault("HOOKSTREAM_SINK_QUERY_URL", f"{base}:{self.port('sink')}")
+        env.setdefault("HOOKSTREAM_OPS_SENDER_URL", f"{base}:{self.port('sender')}")
         env.setdefault("HOOKSTREAM_CONSOLE_SENDER_URL", f"{base}:{self.port('sender')}")
         env.setdefault("HOOKSTREAM_STATE_DIR", str(self.state_dir))
         # the analytics engine's data beside the broker's: kept or fresh together

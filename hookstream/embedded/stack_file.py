@@ -59,20 +59,21 @@ class StackFile:
             "HOOKSTREAM_STATE_DIR": str(self.state_dir),
             "CLICKHOUSE_URL": self.clickhouse_url,
             "HOOKSTREAM_TOPIC_PREFIX": self.topic_prefix,
-            "HOOKSTREAM_PARTITIONS": str(self.partitions),
+            "KAFKA_PARTITIONS": str(self.partitions),
         }
         if self.pages_file is not None:
             values["HOOKSTREAM_PAGES_FILE"] = str(self.pages_file)
         sink = self.url("sink")
         if sink:
-            values["HOOKSTREAM_SINK_URL"] = sink
+            values["HOOKSTREAM_SINK_QUERY_URL"] = sink
         sandbox = self.url("sandbox")
         if sandbox:
             values["GRAPH_API_BASE_URL"] = sandbox
-            values["INSTAGRAM_GRAPH_API_BASE_URL"] = sandbox
+            values["HOOKSTREAM_SENDER_INSTAGRAM_API_BASE_URL"] = sandbox
         sender = self.url("sender")
         if sender:
-            values["HOOKSTREAM_SENDER_URL"] = sender  # `hookstream pages status` reads its /metrics
+            # `hookstream pages status` reads its /metrics
+            values["HOOKSTREAM_OPS_SENDER_URL"] = sender
         return values
 
     def to_json(self) -> bytes:

@@ -319,7 +319,7 @@ def configure_from(
 ) -> frozenset[str]:
     """The sandbox's Graph side from the settings and the pages file: the app secrets it checks
     appsecret_proof against (HOOKSTREAM_APP_SECRETS and the pages file's apps), whether it
-    requires one (HOOKSTREAM_SANDBOX_REQUIRE_APPSECRET_PROOF); returns the Instagram account ids."""
+    requires one (HOOKSTREAM_SENDER_SANDBOX_REQUIRE_PROOF); returns the Instagram account ids."""
     secrets = [s.reveal() for s in settings.ingress.app_secrets if s]
     secrets += [app.app_secret.reveal() for app in pages.apps.values() if app.app_secret]
     sandbox_graph.app_secrets = tuple(dict.fromkeys(secrets))

@@ -73,9 +73,9 @@ def exporter(kafka_settings: KafkaSettings, tmp_path: Path) -> Iterator[str]:
         "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
         "HOOKSTREAM_TOPIC_PREFIX": kafka_settings.topic_prefix,
         "KAFKA_ENABLE_IDEMPOTENCE": "false",
-        "HOOKSTREAM_LAG_TOPICS": "inbound",
-        "HOOKSTREAM_LAG_INTERVAL_S": "0.5",
-        "HOOKSTREAM_LAG_STATUS_WINDOW_S": "3",
+        "HOOKSTREAM_OPS_LAG_TOPICS": "inbound",
+        "HOOKSTREAM_OPS_LAG_INTERVAL_S": "0.5",
+        "HOOKSTREAM_OPS_STATUS_WINDOW_S": "3",
     }
     log = (tmp_path / "exporter.log").open("wb")
     child = processes.spawn(

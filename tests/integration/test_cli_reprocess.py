@@ -57,9 +57,9 @@ async def produce_inbound(settings: KafkaSettings, users: int) -> None:
 def cli_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKSTREAM_", "KAFKA_"))}
     env.update(
-        HOOKSTREAM_PROCESSOR_SESSION_TIMEOUT_S="6",
-        HOOKSTREAM_PROCESSOR_BATCH_WITHIN_S="0.02",
-        HOOKSTREAM_RATE_LIMIT_COUNT="1000000",
+        HOOKSTREAM_PROCESSORS_SESSION_TIMEOUT_S="6",
+        HOOKSTREAM_PROCESSORS_BATCH_WITHIN_S="0.02",
+        HOOKSTREAM_PROCESSORS_RATE_LIMIT_COUNT="1000000",
     )
     return env
 

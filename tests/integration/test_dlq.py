@@ -21,7 +21,7 @@ def cli_env(kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch) -> K
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_settings.bootstrap_servers)
     monkeypatch.setenv("HOOKSTREAM_TOPIC_PREFIX", kafka_settings.topic_prefix)
     monkeypatch.setenv("KAFKA_ENABLE_IDEMPOTENCE", "false")
-    monkeypatch.setenv("HOOKSTREAM_PARTITIONS", str(kafka_settings.partitions))
+    monkeypatch.setenv("KAFKA_PARTITIONS", str(kafka_settings.partitions))
     return kafka_settings
 
 

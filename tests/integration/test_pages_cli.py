@@ -107,7 +107,7 @@ def settings_for(url: str, pages_file: Path, **extra: str) -> Settings:
     return Settings.from_env(
         {
             "GRAPH_API_BASE_URL": url,
-            "INSTAGRAM_GRAPH_API_BASE_URL": url,
+            "HOOKSTREAM_SENDER_INSTAGRAM_API_BASE_URL": url,
             "HOOKSTREAM_PAGES_FILE": str(pages_file),
             "HOOKSTREAM_APP_SECRETS": "a,b",
             "CLICKHOUSE_URL": "chdb:///nonexistent/never-opened",
@@ -297,7 +297,7 @@ def test_hookstream_sandbox_takes_require_app_secret_and_the_secrets_from_the_se
     from hookstream.cli.sandbox import build_sandbox
 
     settings = settings_for(
-        "http://unused", pages_file, HOOKSTREAM_SANDBOX_REQUIRE_APPSECRET_PROOF="true"
+        "http://unused", pages_file, HOOKSTREAM_SENDER_SANDBOX_REQUIRE_PROOF="true"
     )
     box = build_sandbox(settings)
     assert box.graph.require_proof

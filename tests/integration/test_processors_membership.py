@@ -55,7 +55,7 @@ async def test_a_killed_worker_restarted_is_answering_before_its_old_session_end
         )
     env = {
         **service_env(kafka_settings, tmp_path),
-        "HOOKSTREAM_PROCESSOR_SESSION_TIMEOUT_S": str(GROUP_SESSION_S),
+        "HOOKSTREAM_PROCESSORS_SESSION_TIMEOUT_S": str(GROUP_SESSION_S),
     }
     worker = Service("processors", env, tmp_path).start()
     try:

@@ -86,7 +86,7 @@ async def test_an_idle_conversation_expires_with_a_tombstone_on_the_changelog(
     env = {
         **service_env(kafka_settings, tmp_path),
         "HOOKSTREAM_PROCESSORS_STORE": "rocksdb",
-        "HOOKSTREAM_CONVERSATION_TTL_S": "1",
+        "HOOKSTREAM_PROCESSORS_CONVERSATION_TTL_S": "1",
     }
     key = f"{PAGE}:u2".encode()
     worker = Service("processors", env, tmp_path).start()

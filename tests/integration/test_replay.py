@@ -30,7 +30,7 @@ def cli_env(kafka_settings: KafkaSettings, monkeypatch: pytest.MonkeyPatch) -> K
     monkeypatch.setenv("HOOKSTREAM_TOPIC_PREFIX", kafka_settings.topic_prefix)
     # idempotent replay tools on Apache Kafka; off on the embedded broker, which cannot
     monkeypatch.setenv("KAFKA_ENABLE_IDEMPOTENCE", str(kafka_settings.enable_idempotence).lower())
-    monkeypatch.setenv("HOOKSTREAM_PARTITIONS", str(kafka_settings.partitions))
+    monkeypatch.setenv("KAFKA_PARTITIONS", str(kafka_settings.partitions))
     return kafka_settings
 
 

@@ -188,7 +188,7 @@ async def test_kill_9_during_a_send_api_outage_then_restart_delivers_everything_
     """A 10 s outage with a 30 s retry budget, the sender killed -9 in the middle of it and
     restarted: nothing is dead-lettered, every reply is delivered once, in order."""
     commands = workload(10, 20)
-    budget = {"HOOKSTREAM_SENDER_RETRY_BUDGET_S": "30", "HOOKSTREAM_SEND_BACKOFF_MAX_S": "1"}
+    budget = {"HOOKSTREAM_SENDER_RETRY_BUDGET_S": "30", "HOOKSTREAM_SENDER_BACKOFF_MAX_S": "1"}
     async with sandbox_and_url(make_pages()) as (sandbox, url):
         process = SenderProcess(settings, url, pages_file, tmp_path / "sender.log", budget)
         sender_process.append(process)

@@ -1,4 +1,4 @@
-"""HOOKSTREAM_STOPPED_PAGE_DLQ_AFTER_S against the sandbox over real HTTP and the embedded
+"""HOOKSTREAM_SENDER_STOPPED_PAGE_DLQ_AFTER_S against the sandbox over real HTTP and the embedded
 broker: a page stopped by error 190 keeps its commands waiting, dead-letters them once they
 waited the configured time, and the other pages keep delivering meanwhile."""
 

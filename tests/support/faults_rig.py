@@ -319,31 +319,31 @@ def pipeline_env(
         "KAFKA_ENABLE_IDEMPOTENCE": "true" if idempotence else "false",
         "KAFKA_REQUEST_TIMEOUT_S": "5",
         "HOOKSTREAM_TOPIC_PREFIX": kafka.topic_prefix,
-        "HOOKSTREAM_PARTITIONS": str(kafka.partitions),
-        "HOOKSTREAM_REPLICATION_FACTOR": str(kafka.replication_factor),
+        "KAFKA_PARTITIONS": str(kafka.partitions),
+        "KAFKA_REPLICATION_FACTOR": str(kafka.replication_factor),
         "HOOKSTREAM_PAGES_FILE": str(pages),
         "HOOKSTREAM_STATE_DIR": str(tmp / "state"),
         "HOOKSTREAM_APP_SECRETS": TEST_SECRET,
         "HOOKSTREAM_VERIFY_TOKEN": TEST_VERIFY_TOKEN,
         "HOOKSTREAM_LOG_FORMAT": "text",
-        "HOOKSTREAM_RATE_LIMIT_COUNT": "1000000",
-        "HOOKSTREAM_PAGES_POLL_S": "0.5",
+        "HOOKSTREAM_PROCESSORS_RATE_LIMIT_COUNT": "1000000",
+        "HOOKSTREAM_PROCESSORS_PAGES_POLL_S": "0.5",
         # ingress: a short ack deadline, readiness checked often
-        "HOOKSTREAM_ACK_DEADLINE_S": "3",
-        "HOOKSTREAM_READINESS_INTERVAL_S": "1",
+        "HOOKSTREAM_INGRESS_ACK_DEADLINE_S": "3",
+        "HOOKSTREAM_INGRESS_READINESS_INTERVAL_S": "1",
         # processors: a dead worker's partitions move quickly; small batches
-        "HOOKSTREAM_PROCESSOR_SESSION_TIMEOUT_S": "6",
-        "HOOKSTREAM_PROCESSOR_BATCH_WITHIN_S": "0.02",
+        "HOOKSTREAM_PROCESSORS_SESSION_TIMEOUT_S": "6",
+        "HOOKSTREAM_PROCESSORS_BATCH_WITHIN_S": "0.02",
         # sender: its own group, quick retries with a budget long enough for a broker outage
-        "HOOKSTREAM_SENDER_GROUP": f"{kafka.topic_prefix}sender",
+        "HOOKSTREAM_SENDER_CONSUMER_GROUP": f"{kafka.topic_prefix}sender",
         "HOOKSTREAM_SENDER_SESSION_TIMEOUT_S": "6",
-        "HOOKSTREAM_SEND_BACKOFF_BASE_S": "0.05",
-        "HOOKSTREAM_SEND_BACKOFF_MAX_S": "0.5",
+        "HOOKSTREAM_SENDER_BACKOFF_BASE_S": "0.05",
+        "HOOKSTREAM_SENDER_BACKOFF_MAX_S": "0.5",
         "GRAPH_API_BASE_URL": graph_url,
         # sink
         "CLICKHOUSE_URL": clickhouse_url,
         "HOOKSTREAM_SINK_BATCH_AGE_S": "0.2",
-        "HOOKSTREAM_ANALYTICS_TTL_DAYS": "3650",
+        "HOOKSTREAM_SINK_TTL_DAYS": "3650",
     }
     env.update(extra or {})
     return env

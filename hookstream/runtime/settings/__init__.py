@@ -18,7 +18,7 @@ from hookstream.runtime.settings.console import ConsoleSettings
 from hookstream.runtime.settings.env import Env, Secret, read_dotenv
 from hookstream.runtime.settings.ingress import IngressSettings
 from hookstream.runtime.settings.kafka import KafkaSettings
-from hookstream.runtime.settings.rule import read_section, setting
+from hookstream.runtime.settings.rule import names, read_section, setting
 from hookstream.runtime.settings.services import (
     OpsSettings,
     ProcessorSettings,
@@ -39,6 +39,8 @@ __all__ = [
     "Settings",
     "SinkSettings",
     "TracingSettings",
+    "current_names",
+    "overlay",
 ]
 
 
@@ -77,3 +79,29 @@ class Settings:
     def load(cls, environ: Mapping[str, str], dotenv: Path = Path(".env")) -> Settings:
         """Environment wins over `.env`, as with docker and most twelve-factor tools."""
         return cls.from_env({**read_dotenv(dotenv), **environ})
+
+
+def overlay(base: Mapping[str, str], top: Mapping[str, str]) -> dict[str, str]:
+    """`top` over `base`, a setting at a time: a setting `top` gives under any of its names
+    (current or former) drops that setting from `base`, so a user's former name is not
+    overridden by a default `base` gives under the current one."""
+    given = set(top)
+    merged = dict(base)
+    for group in names(Settings):
+        if given.intersection(group):
+            for name in group:
+                merged.pop(name, None)
+    return {**merged, **top}
+
+
+def current_names(values: Mapping[str, str]) -> dict[str, str]:
+    """`values` with every former name replaced by its setting's current one (the current one
+    wins if both are set), for a child process whose parent has already reported them."""
+    renamed = dict(values)
+    for current, *former in names(Settings):
+        given = [name for name in former if name in renamed]
+        for name in given:
+            value = renamed.pop(name)
+            if current not in values:
+                renamed.setdefault(current, value)
+    return renamed

@@ -85,6 +85,18 @@ def sections(cls: type[DataclassInstance]) -> dict[str, type[DataclassInstance]]
     return {f.name: hints[f.name] for f in dataclasses.fields(cls) if _is_dataclass(hints[f.name])}
 
 
+def names(cls: type[DataclassInstance], section: str = "") -> list[tuple[str, ...]]:
+    """Per field of `cls` (nested sections included): its variable, then its former names."""
+    hints = typing.get_type_hints(cls)
+    found: list[tuple[str, ...]] = []
+    for field in dataclasses.fields(cls):
+        if _is_dataclass(hints[field.name]):
+            found += names(hints[field.name], field.name)
+        else:
+            found.append((variable_of(section, field), *spec_of(field).old))
+    return found
+
+
 def read_section(cls: type[D], env: Env, section: str = "") -> D:
     """An instance of the settings dataclass `cls`, each field read from its variable; nested
     sections are read under their own field's name."""

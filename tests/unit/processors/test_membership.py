@@ -15,8 +15,8 @@ def test_every_group_derives_from_the_prefix_and_an_explicit_name_wins() -> None
         {
             "HOOKSTREAM_TOPIC_PREFIX": "a.",
             "HOOKSTREAM_PROCESSORS_APP_ID": "p-v2",
-            "HOOKSTREAM_SENDER_GROUP": "hookstream-sender",
-            "HOOKSTREAM_SINK_GROUP": "hookstream-sink",
+            "HOOKSTREAM_SENDER_CONSUMER_GROUP": "hookstream-sender",
+            "HOOKSTREAM_SINK_CONSUMER_GROUP": "hookstream-sink",
         }
     )
     kafka = named.kafka

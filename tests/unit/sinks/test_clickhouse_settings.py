@@ -47,7 +47,7 @@ def test_sink_settings_from_env() -> None:
             "CLICKHOUSE_URL": "chdb:///x",
             "HOOKSTREAM_SINK_BATCH_ROWS": "5",
             "HOOKSTREAM_SINK_BATCH_AGE_S": "0.5",
-            "HOOKSTREAM_ANALYTICS_TTL_DAYS": "30",
+            "HOOKSTREAM_SINK_TTL_DAYS": "30",
         }
     )
     sink = settings.sink

@@ -28,9 +28,11 @@ def test_missing_required_setting_is_one_line_naming_it(
 def test_invalid_setting_is_named(
     clean_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("HOOKSTREAM_ACK_DEADLINE_S", "soon")
+    monkeypatch.setenv("HOOKSTREAM_INGRESS_ACK_DEADLINE_S", "soon")
     assert main(["ingress"]) == 2
-    assert "HOOKSTREAM_ACK_DEADLINE_S must be a number, got 'soon'" in capsys.readouterr().err
+    assert (
+        "HOOKSTREAM_INGRESS_ACK_DEADLINE_S must be a number, got 'soon'" in capsys.readouterr().err
+    )
 
 
 def test_every_contract_command_is_registered(capsys: pytest.CaptureFixture[str]) -> None:

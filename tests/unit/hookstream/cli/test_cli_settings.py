@@ -53,6 +53,16 @@ def test_explicit_environment_wins(terminal: Path, monkeypatch: pytest.MonkeyPat
     assert settings.pages_file == Path("other.yaml")
 
 
+def test_an_explicit_former_name_wins_over_the_stack(
+    terminal: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "HOOKSTREAM_SINK_URL", "http://mine:9102"
+    )  # former HOOKSTREAM_SINK_QUERY_URL
+    settings, stack = load_settings("stats")
+    assert stack is not None and settings.sink.query_url == "http://mine:9102"
+
+
 def test_an_explicit_broker_ignores_the_stack(
     terminal: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -41,7 +41,7 @@ def test_written_file_is_found_with_absolute_paths(
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19092"
     assert env["KAFKA_ENABLE_IDEMPOTENCE"] == "false"
     assert env["HOOKSTREAM_TOPIC_PREFIX"] == "demo."
-    assert env["HOOKSTREAM_SINK_URL"] == "http://127.0.0.1:9102"
+    assert env["HOOKSTREAM_SINK_QUERY_URL"] == "http://127.0.0.1:9102"
     assert env["GRAPH_API_BASE_URL"] == "http://127.0.0.1:8081"
     assert env["HOOKSTREAM_PAGES_FILE"] == str(tmp_path / "deploy/pages.example.yaml")
 

@@ -92,7 +92,7 @@ pages:
 
 
 async def test_sender_urls_carry_the_proof_and_the_instagram_host() -> None:
-    settings = Settings.from_env({"INSTAGRAM_GRAPH_API_BASE_URL": "https://ig.example"})
+    settings = Settings.from_env({"HOOKSTREAM_SENDER_INSTAGRAM_API_BASE_URL": "https://ig.example"})
     pages = parse_pages(PAGES, Path("pages.yaml"), {})
     client = GraphClient(settings.sender, routes=page_routes(pages, settings))
     try:

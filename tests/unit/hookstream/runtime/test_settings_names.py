@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hookstream.runtime.errors import ConfigError
-from hookstream.runtime.settings import RETIRED, Settings, reference
+from hookstream.runtime.settings import RETIRED, Settings, current_names, overlay, reference
 from hookstream.runtime.settings.rule import env_name, sections, spec_of
 
 # Field -> the name it has instead of the rule's: the public contract's (CONTRACT.md) and
@@ -140,3 +140,27 @@ def test_the_deprecation_line_never_carries_the_value(caplog: pytest.LogCaptureF
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         Settings.from_env({"HOOKSTREAM_SANDBOX_FAULTS": "s3cr3t-looking-value"})
     assert "s3cr3t" not in caplog.text
+
+
+def test_overlay_lets_a_former_name_win_over_a_default_under_the_current_one() -> None:
+    base = {"HOOKSTREAM_SINK_QUERY_URL": "http://stack:9102", "HOOKSTREAM_OPS_SENDER_URL": "x"}
+    merged = overlay(base, {"HOOKSTREAM_SINK_URL": "http://mine:9102"})
+    assert merged == {"HOOKSTREAM_SINK_URL": "http://mine:9102", "HOOKSTREAM_OPS_SENDER_URL": "x"}
+    assert Settings.from_env(merged).sink.query_url == "http://mine:9102"
+    assert overlay(base, {"KAFKA_LINGER_MS": "1"}) == {**base, "KAFKA_LINGER_MS": "1"}
+
+
+def test_current_names_renames_former_ones_for_a_child_process() -> None:
+    renamed = current_names(
+        {
+            "HOOKSTREAM_SINK_URL": "http://mine:9102",
+            "HOOKSTREAM_PROCESSOR_BATCH": "9",
+            "HOOKSTREAM_PROCESSORS_BATCH_SIZE": "7",
+            "PAGE_1001_TOKEN": "t",
+        }
+    )
+    assert renamed == {
+        "HOOKSTREAM_SINK_QUERY_URL": "http://mine:9102",
+        "HOOKSTREAM_PROCESSORS_BATCH_SIZE": "7",
+        "PAGE_1001_TOKEN": "t",
+    }
