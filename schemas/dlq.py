@@ -32,6 +32,11 @@ class DeadLetter:
     # True when the original was too large for the dlq topic and only its head is kept: the
     # whole record is still at source_topic/source_partition/source_offset (within retention).
     original_truncated: bool = False
+    # The W3C trace context of the dead letter (`traceparent`): a redrive sends the original on
+    # with it, so the redriven record continues the same trace. The services carry it as the
+    # dlq record's `traceparent` header (a child of the original record's); readers of the dlq
+    # topic fill it in from there (hookstream.ops.dlq_topic).
+    traceparent: str = ""
     schema_version: int = DLQ_SCHEMA_VERSION
 
     def encode(self) -> bytes:

@@ -3,6 +3,10 @@
 hookstream dlq list [--reason R] [--page P] [--service S] [--since T] [--until T] [--json]
 hookstream dlq show ID
 hookstream dlq redrive (ID ... | --reason R | --page P | ... | --all) [--dry-run]
+
+A redriven record carries its dead letter's trace context (`traceparent`). A letter whose
+original was truncated is refused with where the whole record is; the others selected with it
+are redriven, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from hookstream.ops.dlq_records import (
     describe,
     list_rows,
     plan_redrive,
+    refusal,
     select,
 )
 from hookstream.ops.dlq_topic import dead_letters, redrive, redriven_ids, unknown_ids
@@ -111,16 +116,25 @@ async def redrive_letters(args: argparse.Namespace, settings: Settings) -> int:
     plan = plan_redrive(select(letters, chosen_by), await redriven_ids(kafka))
     for letter in plan.already:
         print(f"skip {letter.dead_letter_id}: already redriven")
+    for letter in plan.refused:
+        print(f"refused: {refusal(letter)}", file=sys.stderr)
+    refused = 1 if plan.refused else 0
     if args.dry_run:
         for letter in plan.send:
             print(f"would redrive {letter.dead_letter_id} -> {letter.source_topic}")
         return 0
     if not plan.send:
-        print(f"nothing to redrive: {len(plan.already)} selected already redriven")
-        return 0
+        print(
+            f"nothing to redrive: {len(plan.already)} selected already redriven"
+            + (f", {len(plan.refused)} refused (original truncated)" if plan.refused else "")
+        )
+        return refused
     sent = await redrive(kafka, plan, settings.state_dir)
-    print(f"redrove {sent} record(s); skipped {len(plan.already)} already redriven")
-    return 0
+    print(
+        f"redrove {sent} record(s); skipped {len(plan.already)} already redriven"
+        + (f"; refused {len(plan.refused)} (original truncated)" if plan.refused else "")
+    )
+    return refused
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,7 +1,8 @@
 """Dead letters for the console: filters from a query string, and redrive of chosen ids.
 
 The same primitives as `hookstream dlq`: read the `dlq` topic, select, plan (each letter once,
-never one already redriven), send through `hookstream.ops.dlq_topic.redrive`.
+never one already redriven, never one whose original was truncated), send through
+`hookstream.ops.dlq_topic.redrive` (the redriven record keeps the letter's trace context).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hookstream.ops.dlq_records import Selection, plan_redrive, select
+from hookstream.ops.dlq_records import Selection, plan_redrive, refusal, select
 from hookstream.ops.dlq_topic import dead_letters, redrive, redriven_ids, unknown_ids
 from hookstream.runtime.settings import KafkaSettings, Settings
 from schemas.dlq import DeadLetter
@@ -62,6 +63,7 @@ class RedriveOutcome:
     sent: int
     skipped: tuple[str, ...]  # already redriven
     unknown: tuple[str, ...]
+    refused: tuple[str, ...] = ()  # why each truncated letter was not sent (`refusal`)
 
 
 async def redrive_ids(settings: Settings, ids: tuple[str, ...]) -> RedriveOutcome:
@@ -70,4 +72,5 @@ async def redrive_ids(settings: Settings, ids: tuple[str, ...]) -> RedriveOutcom
     plan = plan_redrive(select(letters, Selection(ids)), await redriven_ids(settings.kafka))
     sent = await redrive(settings.kafka, plan, settings.state_dir) if plan.send else 0
     skipped = tuple(letter.dead_letter_id for letter in plan.already)
-    return RedriveOutcome(sent, skipped, unknown)
+    refused = tuple(refusal(letter) for letter in plan.refused)
+    return RedriveOutcome(sent, skipped, unknown, refused)

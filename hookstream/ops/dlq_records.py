@@ -4,6 +4,9 @@ A redrive sends a dead letter's original record back to its source topic once: e
 recorded on the compacted `dlq-redrives` topic (key = dead_letter_id), and letters recorded there
 are skipped. The record is sent before its marker, so a crash in between can send it again;
 that is the same at-least-once redelivery every consumer already handles by deterministic ids.
+The redriven record carries the letter's `traceparent`, so it continues the same trace. A letter
+whose original was truncated (only its head fits the dlq topic) is refused: sending the head
+would be sending a different, broken record.
 """
 
 from __future__ import annotations
@@ -51,20 +54,38 @@ def select(letters: Iterable[DeadLetter], selection: Selection) -> list[DeadLett
 class RedrivePlan:
     send: tuple[DeadLetter, ...]
     already: tuple[DeadLetter, ...]
+    refused: tuple[DeadLetter, ...] = ()  # originals truncated: see `refusal`
 
 
 def plan_redrive(letters: Sequence[DeadLetter], redriven: set[str]) -> RedrivePlan:
-    """Each selected letter once: not if it was redriven before, not twice within the batch."""
+    """Each selected letter once: not if it was redriven before, not twice within the batch,
+    never one whose original was truncated."""
     send: list[DeadLetter] = []
     already: list[DeadLetter] = []
+    refused: list[DeadLetter] = []
     seen: set[str] = set()
     for letter in letters:
-        if letter.dead_letter_id in redriven or letter.dead_letter_id in seen:
+        if letter.original_truncated and letter.dead_letter_id not in redriven:
+            if letter.dead_letter_id not in seen:
+                refused.append(letter)
+            seen.add(letter.dead_letter_id)
+        elif letter.dead_letter_id in redriven or letter.dead_letter_id in seen:
             already.append(letter)
         else:
             seen.add(letter.dead_letter_id)
             send.append(letter)
-    return RedrivePlan(tuple(send), tuple(already))
+    return RedrivePlan(tuple(send), tuple(already), tuple(refused))
+
+
+def refusal(letter: DeadLetter) -> str:
+    """Why a truncated letter is not redriven, and where its whole record is."""
+    return (
+        f"{letter.dead_letter_id} not redriven: its original was too large for the dlq topic "
+        "and only its head was kept (original_truncated), so sending it would send a broken "
+        f"record. The whole record is at {letter.source_topic} partition "
+        f"{letter.source_partition} offset {letter.source_offset} while the topic's retention "
+        "keeps it: reprocess it from there (hookstream replay)."
+    )
 
 
 def when(ms: int) -> str:
@@ -90,6 +111,7 @@ LIST_HEADERS = ("ID", "FAILED_AT", "SERVICE", "REASON", "PAGE", "REDRIVEN", "ERR
 
 
 def describe(letter: DeadLetter, redriven: bool) -> str:
+    cut = letter.original_truncated
     original = (
         letter.original_value
         if letter.original_encoding == "utf-8"
@@ -106,8 +128,9 @@ def describe(letter: DeadLetter, redriven: bool) -> str:
             f"page:      {letter.page_id or '-'}",
             f"failed at: {when(letter.failed_at_ms)}",
             f"redriven:  {'yes' if redriven else 'no'}",
+            f"trace:     {letter.traceparent or '-'}",
             f"error:     {letter.error}",
-            "original record:",
+            "original record" + (" (head only, cannot be redriven):" if cut else ":"),
             original,
         ]
     )

@@ -1,10 +1,16 @@
-"""Dead letters on Kafka: read the dlq topic and the redrive markers, redrive records."""
+"""Dead letters on Kafka: read the dlq topic and the redrive markers, redrive records.
+
+A dead letter's trace context is its dlq record's `traceparent` header (the services write it,
+a child of the failed record's); `dead_letters` puts it into `DeadLetter.traceparent` and a
+redrive sends the original with it, so the reprocessing continues the same trace.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -16,11 +22,13 @@ from hookstream.ops.dlq_records import (
     REDRIVES_TOPIC,
     RedrivePlan,
     incomplete_redrive_message,
+    refusal,
 )
 from hookstream.ops.errors import OpsError
 from hookstream.ops.producers import start_producer
 from hookstream.runtime.kafka import TopicSpec, ensure_topics, new_consumer
 from hookstream.runtime.settings import KafkaSettings
+from hookstream.runtime.tracing import TRACEPARENT, context_of, parse_traceparent
 from schemas.dlq import DeadLetter, decode_dead_letter
 from schemas.errors import SchemaError
 
@@ -66,10 +74,20 @@ async def dead_letters(settings: KafkaSettings) -> tuple[list[DeadLetter], int]:
     letters, bad = [], 0
     for record in await read_all(settings, settings.topic("dlq")):
         try:
-            letters.append(decode_dead_letter(record.value))
+            letters.append(with_trace(decode_dead_letter(record.value), record.headers))
         except SchemaError:
             bad += 1
     return letters, bad
+
+
+def with_trace(
+    letter: DeadLetter, headers: Sequence[tuple[str, bytes | None]] | None
+) -> DeadLetter:
+    """The letter with its trace context: its own field if set, else its record's valid
+    `traceparent` header (a malformed one is dropped: the redrive starts no broken trace)."""
+    ctx = parse_traceparent(letter.traceparent) if letter.traceparent else context_of(headers)
+    value = ctx.header().decode() if ctx is not None else ""
+    return letter if value == letter.traceparent else replace(letter, traceparent=value)
 
 
 async def redriven_ids(settings: KafkaSettings) -> set[str]:
@@ -120,6 +138,9 @@ async def redrive(settings: KafkaSettings, plan: RedrivePlan, state_dir: Path | 
     dir, so a failure can only happen while sending, and then says what is left."""
     if not plan.send:
         return 0
+    cut = [letter for letter in plan.send if letter.original_truncated]
+    if cut:
+        raise OpsError("nothing redriven: " + " ".join(refusal(letter) for letter in cut))
     missing = await missing_topics(settings, {letter.source_topic for letter in plan.send})
     if missing:
         raise OpsError(f"nothing redriven: source topic(s) {', '.join(missing)} do not exist")
@@ -147,6 +168,8 @@ async def _redrive_one(
 ) -> None:
     key = letter.key.encode() if letter.key is not None else None
     headers = [(REDRIVE_HEADER, letter.dead_letter_id.encode())]
+    if letter.traceparent:  # the same trace goes on: spans of the reprocessing are children
+        headers.append((TRACEPARENT, letter.traceparent.encode()))
     sent = await producer.send_and_wait(
         letter.source_topic, letter.original_bytes(), key=key, headers=headers
     )

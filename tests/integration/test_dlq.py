@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from hookstream.cli import main
+from hookstream.ops.dlq_topic import read_all
 from hookstream.runtime.kafka import new_producer
 from hookstream.runtime.settings import KafkaSettings
 from schemas.dlq import dead_letter_for
@@ -111,3 +112,51 @@ async def test_redrive_needs_a_selection(
     assert "select dead letters" in capsys.readouterr().err
     assert await hookstream("dlq", "show", "nope:0:0") == 1
     assert "no dead letter nope:0:0" in capsys.readouterr().err
+
+
+TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+async def test_redrive_keeps_the_trace_and_refuses_a_truncated_original(
+    cli_env: KafkaSettings,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = cli_env
+    inbound = settings.topic("inbound")
+    fields = dict(
+        topic=inbound, partition=0, key=b"1001:u7", reason="invalid_envelope", error="bad",
+        service="processors", failed_at_ms=1_795_000_000_000, page_id="1001",
+    )  # fmt: skip
+    whole = dead_letter_for(offset=70, value=b'{"whole":true}', **fields)  # type: ignore[arg-type]
+    cut = dead_letter_for(offset=71, value=b"x" * 100, max_original_bytes=10, **fields)  # type: ignore[arg-type]
+    assert cut.original_truncated
+    producer = new_producer(settings, linger_ms=0)
+    await producer.start()
+    try:  # as the services write them: the trace context in the dlq record's header
+        for dead in (whole, cut):
+            await producer.send_and_wait(
+                settings.topic("dlq"), dead.encode(), key=b"1001:u7",
+                headers=[("traceparent", TRACE.encode())],
+            )  # fmt: skip
+    finally:
+        await producer.stop()
+
+    assert await hookstream("dlq", "show", cut.dead_letter_id) == 0
+    out = capsys.readouterr().out
+    assert f"trace:     {TRACE}" in out and "head only, cannot be redriven" in out
+
+    assert await hookstream("dlq", "redrive", whole.dead_letter_id, cut.dead_letter_id) == 1
+    captured = capsys.readouterr()
+    assert "redrove 1 record(s); skipped 0 already redriven; refused 1" in captured.out
+    assert f"refused: {cut.dead_letter_id} not redriven: its original was too large" in (
+        captured.err
+    )
+    assert f"{inbound} partition 0 offset 71" in captured.err
+    [sent] = await read_all(settings, inbound)
+    assert sent.value == b'{"whole":true}'
+    headers = dict(sent.headers)
+    assert headers["traceparent"] == TRACE.encode()  # the redriven record goes on in the trace
+    assert headers["hookstream-redrive"] == whole.dead_letter_id.encode()
+
+    assert await hookstream("dlq", "redrive", cut.dead_letter_id) == 1  # refused every time
+    assert "nothing to redrive: 0 selected already redriven, 1 refused" in (capsys.readouterr().out)
