@@ -30,7 +30,6 @@ from hookstream.runtime.tracing import (
     Span,
     TraceContext,
     Tracer,
-    new_trace,
     parse_traceparent,
 )
 from ingress.errors import BodyTimeout, BodyTooLarge, IngressError, UnsupportedMediaType
@@ -83,6 +82,8 @@ class WebhookHandler:
 
     async def receive(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
+        # The spans' start: when the request arrived (this ASGI call), not after its body.
+        arrived_ns = time.time_ns() if self.tracer.enabled else 0
         headers = dict(scope["headers"])
         given_id = headers.get(b"x-request-id")
         request_id = request_id_from(given_id) if given_id else self._next_id()
@@ -92,7 +93,7 @@ class WebhookHandler:
             exc = busy(self.guard)
             return await self._reject(send, exc, 503, exc.reason, busy_headers(self.guard))
         try:
-            count = await self._accept(headers, receive, request_id, read)
+            count = await self._accept(headers, receive, request_id, read, arrived_ns)
         except BodyTimeout as exc:
             # The guard answered 408 already (and closes the connection).
             self.metrics.rejections.labels(exc.reason).inc()
@@ -116,7 +117,12 @@ class WebhookHandler:
         await respond(send, 200, orjson.dumps({"accepted": count, "request_id": request_id}))
 
     async def _accept(
-        self, headers: dict[bytes, bytes], receive: Receive, request_id: str, read: BodyRead
+        self,
+        headers: dict[bytes, bytes],
+        receive: Receive,
+        request_id: str,
+        read: BodyRead,
+        arrived_ns: int = 0,
     ) -> int:
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
@@ -148,11 +154,7 @@ class WebhookHandler:
         incoming = parse_traceparent(headers.get(b"traceparent"))
         spans: list[Span] = []
         if self.tracer.enabled:
-            attributes = {"request.id": request_id}
-            spans = [
-                self.tracer.start("ingress.receive", incoming or new_trace(), attributes)
-                for _ in records
-            ]
+            spans = self._spans(incoming, len(records), request_id, arrived_ns or None)
             trace_headers = [[(TRACEPARENT, span.context.header())] for span in spans]
         else:
             trace_headers = traceparents(incoming, len(records))
@@ -174,6 +176,18 @@ class WebhookHandler:
             self._count(record.platform, record.kind)
         event(log, "webhook_accepted", logging.DEBUG, events=len(records), bytes=len(body))
         return len(records)
+
+    def _spans(
+        self, incoming: TraceContext | None, count: int, request_id: str, start_ns: int | None
+    ) -> list[Span]:
+        """One "ingress.receive" span per event, from the request's arrival: children of the
+        caller's span, or each the root of a new trace."""
+        attributes = {"request.id": request_id}
+        if incoming is not None:
+            start = self.tracer.start
+            return [start("ingress.receive", incoming, attributes, start_ns) for _ in range(count)]
+        root = self.tracer.root
+        return [root("ingress.receive", attributes, start_ns) for _ in range(count)]
 
     def _count(self, platform: str, kind: str) -> None:
         counter = self._event_counters.get((platform, kind))

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from hookstream.runtime.logging import event, get_logger
-from hookstream.runtime.tracing import NOOP, Tracer, new_trace, record_headers
+from hookstream.runtime.tracing import NOOP, Span, Tracer, new_trace, record_headers
 from processors.core import Outcome, Processor
 from processors.errors import InvalidEnvelope, ProcessorError
 from processors.isolation import (
@@ -150,9 +150,10 @@ class BatchProcessor:
         last: dict[bytes, InRecord] = {}
         for record in records:
             # Every output of the record carries a child of its trace context (W3C traceparent).
-            parent = record.trace or new_trace()
-            span = self.tracer.start("processors.process", parent) if self.tracer.enabled else None
-            headers = record_headers(span.context if span else parent.child())
+            span = self._span(record) if self.tracer.enabled else None
+            headers = record_headers(
+                span.context if span else (record.trace or new_trace()).child()
+            )
             try:
                 key, message, outcome, outputs = await self.one(record, states, load, now_ms)
             except Exception as exc:  # noqa: BLE001 - one record never stops the stream
@@ -173,6 +174,12 @@ class BatchProcessor:
             result.outputs += [OutRecord(o.topic, o.key, o.value, headers) for o in outputs]
         result.states = {key: (state.encode(), last[key]) for key, state in states.items()}
         return result
+
+    def _span(self, record: InRecord) -> Span:
+        """The "processors.process" span: a child of the record's trace, else a new root."""
+        if record.trace is not None:
+            return self.tracer.start("processors.process", record.trace)
+        return self.tracer.root("processors.process")
 
     def dead_letter(
         self,

@@ -132,7 +132,7 @@ class Deliverer:
                 error=str(exc)[:200],
                 partition=source.partition,
                 offset=source.offset,
-                trace_id=source.trace.trace_id if source.trace else "",
+                trace_id=_trace_id(source.trace),
             )
             error = f"{type(exc).__name__}: {exc}"
             return await _settled(await self._dead_letter(source, None, "sender_error", error, ""))
@@ -244,7 +244,7 @@ class Deliverer:
                 answer = await self.client.send(page.page_id, page.access_token.reveal(), call.body)
             except SendError as exc:
                 self.metrics.calls.labels(exc.reason).inc()
-                _log_call(attempt, call, exc.reason, exc.code)
+                _log_call(attempt, call, exc)
                 if span is not None:
                     span.set("outcome", exc.reason)
                     span.set("error.code", exc.code)
@@ -258,7 +258,7 @@ class Deliverer:
                     span.end()
                 raise
         self.metrics.calls.labels("ok").inc()
-        _log_call(attempt, call, "ok", 0)
+        _log_call(attempt, call)
         if span is not None:
             span.set("outcome", "ok")
             span.end()
@@ -351,6 +351,16 @@ class Deliverer:
             attempt.retrying = True
             self.metrics.retrying.inc()
         self.metrics.retries.labels(exc.reason).inc()
+        event(
+            log,
+            "send_retry",
+            reason=exc.reason,
+            attempt=attempt.attempts,
+            delay_s=round(pause if exc.throttled else step.delay_s, 3),
+            command_id=attempt.command.command_id,
+            page_id=page_id,
+            trace_id=_trace_id(attempt.trace),
+        )
         await await_all(
             [
                 await self._fact(
@@ -374,6 +384,8 @@ class Deliverer:
                 code=exc.code,
                 error=str(exc),
                 action="holding its commands; fix the token or policy",
+                command_id=attempt.command.command_id,
+                trace_id=_trace_id(attempt.trace),
             )
         if attempt.held_since is None:
             await self._mark_held(attempt, exc)
@@ -438,9 +450,10 @@ class Deliverer:
             reason=reason,
             error=error[:200],
             page_id=page_id,
+            command_id=command.command_id if command else "",
             offset=source.offset,
             partition=source.partition,
-            trace_id=source.trace.trace_id if source.trace else "",
+            trace_id=_trace_id(source.trace),
         )
         letter = dead_letter(source, reason, error, now_ms(), page_id)
         fact = dead_lettered_fact(letter, command.conversation_id if command else "")
@@ -481,21 +494,32 @@ def _span_attributes(attempt: Attempt, call: SendCall) -> dict[str, Any]:
     }
 
 
-def _log_call(attempt: Attempt, call: SendCall, outcome: str, code: int) -> None:
-    """One DEBUG line per Send API call, naming its trace (HOOKSTREAM_LOG_LEVEL=DEBUG)."""
-    if log.isEnabledFor(logging.DEBUG):
-        trace = attempt.trace
-        event(
-            log,
-            "send_api_call",
-            logging.DEBUG,
-            trace_id=trace.trace_id if trace else "",
-            command_id=attempt.command.command_id,
-            page_id=attempt.page.page_id,
-            part=call.part,
-            outcome=outcome,
-            code=code,
-        )
+def _trace_id(trace: TraceContext | None) -> str:
+    return trace.trace_id if trace is not None else ""
+
+
+def _log_call(attempt: Attempt, call: SendCall, failure: SendError | None = None) -> None:
+    """One line per Send API call, naming its trace: a success at DEBUG (costs nothing at the
+    default level), a failure at WARNING (what follows, a retry, a hold or a dead letter, has
+    its own line with the same trace_id)."""
+    level = logging.DEBUG if failure is None else logging.WARNING
+    if not log.isEnabledFor(level):
+        return
+    fields: dict[str, Any] = {
+        "trace_id": _trace_id(attempt.trace),
+        "command_id": attempt.command.command_id,
+        "page_id": attempt.page.page_id,
+        "part": call.part,
+        "outcome": "ok" if failure is None else failure.reason,
+        "code": 0 if failure is None else failure.code,
+    }
+    if failure is not None:
+        fields |= {
+            "attempt": attempt.attempts + 1,
+            "subcode": failure.subcode,
+            "error": str(failure)[:200],
+        }
+    event(log, "send_api_call" if failure is None else "send_api_call_failed", level, **fields)
 
 
 async def await_all(futures: list[asyncio.Future[object]]) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -59,11 +60,30 @@ class OtelTracer(Tracer):
         return cls(provider)
 
     def start(
-        self, name: str, parent: TraceContext, attributes: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        parent: TraceContext,
+        attributes: Mapping[str, Any] | None = None,
+        start_ns: int | None = None,
     ) -> OtelSpan:
-        span = self.tracer.start_span(name, context=_parent(parent), attributes=attributes)
+        span = self.tracer.start_span(
+            name, context=_parent(parent), attributes=attributes, start_time=start_ns
+        )
         own = span.get_span_context()
         return OtelSpan(span, TraceContext(parent.trace_id, f"{own.span_id:016x}", parent.sampled))
+
+    def root(
+        self, name: str, attributes: Mapping[str, Any] | None = None, start_ns: int | None = None
+    ) -> OtelSpan:
+        # An empty context: the SDK makes a new trace id and the span has no parent.
+        span = self.tracer.start_span(
+            name, context=Context(), attributes=attributes, start_time=start_ns
+        )
+        own = span.get_span_context()
+        context = TraceContext(
+            f"{own.trace_id:032x}", f"{own.span_id:016x}", bool(own.trace_flags.sampled)
+        )
+        return OtelSpan(span, context)
 
     def shutdown(self) -> None:
         self.provider.shutdown()

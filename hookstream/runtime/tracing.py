@@ -4,6 +4,10 @@
     headers = [(TRACEPARENT, ctx.child().header())]          # on the Kafka record
     ctx = context_of(record.headers) or new_trace()          # downstream
     with tracer.span("hookstream.process", ctx, {"event.id": ...}) as span: ...
+    span = tracer.root("ingress.receive", start_ns=arrived)    # a new trace: no parent at all
+
+A span normally starts now and ends at `end()`; `start_ns` (epoch nanoseconds, `time.time_ns()`)
+backdates its start to when the work began (the ingress: when the request arrived).
 
 The context is pure and cheap (ids from os.urandom, a string on the record). Spans need the
 OpenTelemetry SDK (the `otel` extra) and OTEL_EXPORTER_OTLP_ENDPOINT; without either the tracer
@@ -108,9 +112,20 @@ class Tracer:
     enabled = False
 
     def start(
-        self, name: str, parent: TraceContext, attributes: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        parent: TraceContext,
+        attributes: Mapping[str, Any] | None = None,
+        start_ns: int | None = None,
     ) -> Span:
+        """A span that is a child of `parent` (a remote context: a record's or a request's)."""
         return _NoopSpan(parent.child())
+
+    def root(
+        self, name: str, attributes: Mapping[str, Any] | None = None, start_ns: int | None = None
+    ) -> Span:
+        """A span that starts a new trace: no parent (not a made-up one) in the backend."""
+        return _NoopSpan(new_trace())
 
     @contextlib.contextmanager
     def span(

@@ -99,3 +99,24 @@ def test_spans_chain_into_one_trace_through_record_headers() -> None:
     assert {f"{s.context.trace_id:032x}" for s in spans} == {incoming.trace_id}
     assert spans[1].parent is not None and spans[1].parent.span_id == spans[0].context.span_id
     assert not spans[1].status.is_ok
+
+
+def test_a_root_span_has_no_parent_and_can_start_earlier() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = OtelTracer(provider)
+    began = 1_767_225_600_000_000_000
+    root = tracer.root("ingress.receive", {"request.id": "r1"}, start_ns=began)
+    child = tracer.start("processors.process", root.context, start_ns=began + 5)
+    child.end()
+    root.end()
+    finished_child, finished_root = exporter.get_finished_spans()
+    assert finished_root.parent is None and finished_root.start_time == began
+    assert f"{finished_root.context.trace_id:032x}" == root.context.trace_id
+    assert f"{finished_root.context.span_id:016x}" == root.context.span_id
+    assert finished_child.parent is not None
+    assert finished_child.parent.span_id == finished_root.context.span_id
+    assert finished_child.start_time == began + 5
+    noop = NOOP.root("x")  # contexts only: a fresh trace
+    assert noop.context.trace_id != NOOP.root("x").context.trace_id
