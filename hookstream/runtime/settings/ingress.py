@@ -37,9 +37,21 @@ class IngressSettings:
     max_inflight_bytes: int = 16 * 1024 * 1024
     small_body_bytes: int = 64 * 1024
     max_requests: int = 1024
+    # Slow or huge heads (request line and headers): a head must arrive within head_timeout_s
+    # of the connection or of the request's first byte (else 408), and be at most
+    # max_head_bytes long (else 431); both close the connection. See guarded_httptools.
+    head_timeout_s: float = 10.0
+    max_head_bytes: int = 64 * 1024
 
     def __post_init__(self) -> None:
-        for field in ("body_timeout_s", "max_events", "max_requests", "max_inflight_bytes"):
+        for field in (
+            "body_timeout_s",
+            "max_events",
+            "max_requests",
+            "max_inflight_bytes",
+            "head_timeout_s",
+            "max_head_bytes",
+        ):
             value = getattr(self, field)
             if value <= 0:
                 raise ConfigError(f"{env_name('ingress', field)} must be positive, got {value}")

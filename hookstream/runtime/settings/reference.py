@@ -96,6 +96,11 @@ MEANINGS: dict[str, str] = {
     "`HOOKSTREAM_INGRESS_MAX_INFLIGHT_BYTES`",
     "HOOKSTREAM_INGRESS_MAX_REQUESTS": "requests in progress at once; more: 503 `server_busy` "
     "with `Retry-After`",
+    "HOOKSTREAM_INGRESS_HEAD_TIMEOUT_S": "a request's head (request line and headers) must "
+    "arrive within this long of the connection or of the request's first byte, else 408 "
+    "and the connection is closed",
+    "HOOKSTREAM_INGRESS_MAX_HEAD_BYTES": "largest request head; larger: 431 and the connection "
+    "is closed",
     # processors
     "HOOKSTREAM_PROCESSORS_APP_ID": "faust app id = consumer group; empty means "
     "`<prefix>processors`. Reprocess under a fresh one",
