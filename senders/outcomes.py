@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from hookstream.runtime.tracing import TraceContext
+from hookstream.runtime.consumer import Consumed
 from schemas.analytics import DeadLettered, DeliveryResult
 from schemas.commands import OutboundCommand
 from schemas.dlq import DeadLetter, dead_letter_for
 from senders.errors import SendError
 
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where a command came from on `outbound` (for the dead letter and the key)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    read_at: float = 0.0  # monotonic time it was read (how long it waited on a stopped page)
-    # A record redriven from the dead letters (`hookstream dlq redrive`): its Kafka timestamp,
-    # from which the reply's age counts (an operator asked for it to be sent now); else 0.
-    redriven_at_ms: int = 0
-    trace: TraceContext | None = None  # from the record's `traceparent` header
+# Where a command came from on `outbound` (for the dead letter, the key, its trace and redrive
+# time): the record as the shared consumer loop reads it. The name stays for senders/delivery.py.
+Source = Consumed
 
 
 def delivery_fact(
@@ -54,7 +40,7 @@ def delivery_fact(
 
 
 def dead_letter(
-    source: Source, reason: str, error: str, now_ms: int, page_id: str = ""
+    source: Consumed, reason: str, error: str, now_ms: int, page_id: str = ""
 ) -> DeadLetter:
     return dead_letter_for(
         topic=source.topic,

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from hookstream.runtime.consumer import BoundedConsumer, Consumed
 from hookstream.runtime.kafka import new_consumer, new_producer
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.metrics import new_registry
@@ -21,8 +22,8 @@ from senders.delivery import Deliverer
 from senders.graph import GraphClient, page_routes
 from senders.ledger import Ledger
 from senders.metrics import SenderMetrics
-from senders.outcomes import Source
-from senders.worker import Lanes, Rebalance, SenderLoop
+from senders.worker import Lanes, SenderLoop
+from senders.worker import log as loop_log
 
 log = get_logger("sender")
 
@@ -44,6 +45,10 @@ class Sender:
         self.ledger: Ledger | None = None
         self.deliverer: Deliverer | None = None
         self.tracer: Tracer = NOOP  # tracer_for(settings.tracing, "sender") by the CLI
+        self.beyond_bound = 0  # records past a bounded replay's stop, acknowledged unsent
+
+    def _beyond_bound(self, count: int) -> None:
+        self.beyond_bound += count
 
     async def _emit(
         self,
@@ -84,7 +89,7 @@ class Sender:
             await self.ledger.stop()
             await self._producer.stop()
 
-    async def _deliver(self, source: Source, abandoned: Any) -> bool:
+    async def _deliver(self, source: Consumed, abandoned: Any) -> bool:
         assert self.deliverer is not None  # noqa: S101 - started
         return await self.deliverer.deliver(source, abandoned)
 
@@ -101,13 +106,19 @@ class Sender:
             heartbeat_interval_ms=max(100, session_ms // 3),
             request_timeout_ms=max(int(kafka.request_timeout_s * 1000), session_ms + 30_000),
         )
-        lanes = Lanes(self._deliver, sender.max_in_flight)
-        self.metrics.in_flight.set_function(lambda: lanes.open)
         assert self.ledger is not None  # noqa: S101 - started
-        gate = await load_gate(kafka, sender.group(kafka))  # a bounded replay of this group
-        loop = SenderLoop(consumer, lanes, self.ledger.catch_up, gate=gate)
-        self.metrics.beyond_replay_bound.set_function(lambda: loop.beyond_bound)
-        consumer.subscribe([kafka.topic("outbound")], listener=Rebalance(loop))
+        bounded = BoundedConsumer(
+            consumer,
+            await load_gate(kafka, sender.group(kafka)),  # a bounded replay of this group
+            on_beyond=self._beyond_bound,
+            on_assigned=self.ledger.catch_up,
+            log=loop_log,
+        )
+        lanes = Lanes(self._deliver, sender.max_in_flight, bounded)
+        self.metrics.in_flight.set_function(lambda: lanes.open)
+        self.metrics.beyond_replay_bound.set_function(lambda: self.beyond_bound)
+        loop = SenderLoop(bounded, lanes)
+        consumer.subscribe([kafka.topic("outbound")], listener=bounded.listener())
         await consumer.start()
         self._consumer = consumer
         self.ready = True

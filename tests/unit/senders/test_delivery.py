@@ -15,6 +15,7 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
+from hookstream.runtime.consumer import REDRIVE_HEADER, Consumed, Headers
 from hookstream.runtime.pages import PageConfig, PagesConfig
 from hookstream.runtime.settings import Secret, SenderSettings
 from schemas.analytics import DeliveryResult, decode_fact
@@ -25,8 +26,6 @@ from senders.delivery import Deliverer
 from senders.errors import SendError, TemporarySendError, ThrottledError
 from senders.graph import Answer
 from senders.metrics import SenderMetrics
-from senders.outcomes import Source
-from senders.worker import redriven_at
 
 PAGE = "1001"
 OK = Answer(SendSuccess("u", "m_1"), 0.0)
@@ -139,8 +138,11 @@ def command(index: int = 0, age_s: float = 0.0, **fields: Any) -> OutboundComman
     )
 
 
-def source(value: bytes | None, offset: int = 0, redriven_at_ms: int = 0) -> Source:
-    return Source("outbound", 0, offset, f"{PAGE}:u".encode(), value, 0.0, redriven_at_ms)
+def source(value: bytes | None, offset: int = 0, redriven_at_ms: int = 0) -> Consumed:
+    """A record of `outbound`; redriven from the dead letters at `redriven_at_ms` if set."""
+    headers: Headers = ((REDRIVE_HEADER, b"outbound:0:0"),) if redriven_at_ms else ()
+    key = f"{PAGE}:u".encode()
+    return Consumed("outbound", 0, offset, key, value, redriven_at_ms or -1, headers)
 
 
 def down_for(seconds: float, error: Callable[[], SendError] = TemporarySendError) -> Script:
@@ -318,16 +320,3 @@ async def test_a_kafka_failure_still_stops_the_worker() -> None:
     with pytest.raises(KafkaTimeoutError):
         await r.deliverer.deliver(source(command().encode()))
 
-
-@dataclass
-class Record:
-    headers: tuple[tuple[str, bytes], ...] = ()
-    timestamp: int = 1_700_000_000_000
-
-
-def test_a_redriven_record_is_recognized_by_its_header() -> None:
-    assert redriven_at(Record((("hookstream-redrive", b"outbound:0:5"),))) == 1_700_000_000_000
-    assert redriven_at(Record((("other", b"x"),))) == 0
-    assert redriven_at(Record()) == 0
-    without_time = redriven_at(Record((("hookstream-redrive", b"x"),), timestamp=-1))
-    assert without_time >= int(time.time() * 1000) - 60_000  # then: read now

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from senders.offsets import OffsetBook, PartitionOffsets
 from senders.pages import PageGate
 
 
@@ -23,28 +22,3 @@ def test_stopped_page_dead_letters_after_the_configured_time() -> None:
     gate.stop("p", 0.0, 368, "policy")
     assert gate.decide("p", 3.0, 0.0)[0] == "wait"
     assert gate.decide("p", 5.0, 0.0) == ("dead_letter", 0.0)
-
-
-def test_commit_position_waits_for_the_first_unfinished_offset() -> None:
-    offsets = PartitionOffsets()
-    for offset in (10, 11, 12, 13):
-        offsets.started(offset)
-    offsets.finished(12)
-    assert offsets.committable is None
-    offsets.finished(10)
-    assert offsets.committable == 11
-    offsets.finished(11)
-    assert offsets.committable == 13
-    assert offsets.in_flight == 1
-
-
-def test_offset_book_reports_only_changes() -> None:
-    book = OffsetBook()
-    book.get("tp").started(0)
-    assert book.to_commit() == {}
-    book.get("tp").finished(0)
-    assert book.to_commit() == {"tp": 1}
-    book.mark_committed({"tp": 1})
-    assert book.to_commit() == {}
-    book.forget("tp")
-    assert book.partitions == {}
