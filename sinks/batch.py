@@ -1,9 +1,10 @@
-"""Pure batching: which rows go into ClickHouse together, when, and which offsets that commits.
+"""Pure batching: which rows go into ClickHouse together, when, and which records that commits.
 
 A batch flushes when it holds `max_rows` rows or its oldest record is `max_age_s` old, whichever
-comes first. It remembers, per topic-partition, the offset range it covers: that range is both
-what gets committed after ClickHouse accepted the batch and part of the insert deduplication
-token, so a retried insert of the same rows is recognised by ClickHouse.
+comes first. It keeps the records it covers (marked done on the shared consumer loop once
+ClickHouse accepted the batch, which then commits past them) and, per topic-partition, the
+offset range they span: part of the insert deduplication token, so a retried insert of the same
+rows is recognised by ClickHouse.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
 
+from hookstream.runtime.consumer import Consumed
 from sinks.rows import Row, Values
 
 
@@ -31,32 +32,9 @@ class BatchPolicy:
         return max(self.max_age_s - age_s, 0.0)
 
 
-class ConsumedRecord(Protocol):
-    """What the batch keeps of a consumed record (aiokafka's ConsumerRecord, or a Source)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes | None: ...
-
-
-class Source(NamedTuple):
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
 @dataclass(frozen=True, slots=True)
 class Malformed:
-    source: ConsumedRecord
+    source: Consumed
     reason: str
     error: str
 
@@ -66,7 +44,7 @@ class TableRows:
     """One table's rows in the batch, each with the record it came from."""
 
     values: list[Values] = field(default_factory=list)
-    sources: list[ConsumedRecord] = field(default_factory=list)
+    sources: list[Consumed] = field(default_factory=list)
 
 
 @dataclass
@@ -77,6 +55,7 @@ class Batch:
     ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)  # fact ids in the batch
     records: int = 0
+    taken: list[Consumed] = field(default_factory=list)  # every record covered, to mark done
 
     def __len__(self) -> int:
         return self.records
@@ -98,7 +77,7 @@ class Batch:
         elif first < known[0] or last > known[1]:
             self.ranges[tp] = (min(known[0], first), max(known[1], last))
 
-    def put(self, table: str, values: Values, source: ConsumedRecord) -> None:
+    def put(self, table: str, values: Values, source: Consumed) -> None:
         """A row of a covered record; each fact id once (the first occurrence wins)."""
         if values[0] in self.seen:
             return
@@ -109,25 +88,19 @@ class Batch:
         rows.values.append(values)
         rows.sources.append(source)
 
-    def add_row(self, row: Row, source: ConsumedRecord, now: float) -> None:
+    def add_row(self, row: Row, source: Consumed, now: float) -> None:
         self.cover(source.topic, source.partition, source.offset, source.offset, 1, now)
+        self.taken.append(source)
         self.put(row.table, row.values, source)
-
-    def skip(self, source: ConsumedRecord, now: float) -> None:
-        """A record acknowledged unprocessed (past a replay's bound): committed, not written."""
-        self.cover(source.topic, source.partition, source.offset, source.offset, 1, now)
 
     def add_malformed(self, item: Malformed, now: float) -> None:
         source = item.source
         self.cover(source.topic, source.partition, source.offset, source.offset, 1, now)
+        self.taken.append(source)
         self.malformed.append(item)
 
     def rows(self) -> int:
         return sum(len(rows.values) for rows in self.tables.values())
-
-    def commit_offsets(self) -> dict[tuple[str, int], int]:
-        """Next offset to consume per topic-partition (Kafka commits the *next* offset)."""
-        return {tp: last + 1 for tp, (_, last) in self.ranges.items()}
 
 
 def dedup_token(

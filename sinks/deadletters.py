@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hookstream.runtime.consumer import Consumed
 from schemas.analytics import DeadLettered, encode_fact
 from schemas.dlq import DeadLetter, fitted_dead_letter
-from sinks.batch import ConsumedRecord, Malformed
+from sinks.batch import Malformed
 from sinks.writer import Rejected
 
 SERVICE = "sink"
@@ -15,7 +16,7 @@ KeyValue = tuple[bytes | None, bytes]
 
 
 def letter(
-    source: ConsumedRecord, reason: str, error: str, now_ms: int, page_id: str = ""
+    source: Consumed, reason: str, error: str, now_ms: int, page_id: str = ""
 ) -> tuple[DeadLetter, bytes]:
     """The dead letter and its encoding, small enough for the dlq topic whatever the source."""
     return fitted_dead_letter(

@@ -17,10 +17,11 @@ from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
+from hookstream.runtime.consumer import Consumed
 from schemas.analytics import ANALYTICS_SCHEMA_VERSION, FACT_TYPES, Fact
 from schemas.errors import SchemaError
 from schemas.records import _field_types, load_json_object
-from sinks.batch import Batch, ConsumedRecord, Malformed
+from sinks.batch import Batch, Malformed
 from sinks.rows import FIELDS, MAPPINGS, Mapper, Row, Values, row_for
 
 FieldCheck = tuple[str, tuple[type, ...], bool, bool]  # name, types, bool allowed, required
@@ -109,12 +110,13 @@ def decode_row(payload: bytes | None) -> tuple[str, Values]:
     return row
 
 
-def add_records(batch: Batch, records: Sequence[ConsumedRecord], now: float) -> None:
+def add_records(batch: Batch, records: Sequence[Consumed], now: float) -> None:
     """Records of one partition, in offset order: rows into the batch, the malformed aside."""
     if not records:
         return
     first, last = records[0], records[-1]
     batch.cover(first.topic, first.partition, first.offset, last.offset, len(records), now)
+    batch.taken.extend(records)
     put = batch.put
     for record in records:
         try:
@@ -129,5 +131,5 @@ def add_records(batch: Batch, records: Sequence[ConsumedRecord], now: float) -> 
         put(table, values, record)
 
 
-def add_record(batch: Batch, record: ConsumedRecord, now: float) -> None:
+def add_record(batch: Batch, record: Consumed, now: float) -> None:
     add_records(batch, (record,), now)

@@ -7,10 +7,12 @@ Loop: poll records into a batch (malformed ones are kept aside for the dlq) unti
 policy says flush; write the batch (writer.py: already-stored facts dropped, found by lookups
 that cost the same however much is stored; one insert per table with a deduplication token,
 the minute rollups written in the same part; refused rows isolated); dead-letter the
-malformed and refused records; only then commit the batch's offsets. If ClickHouse is down the
-batch is kept and retried with backoff, and nothing is committed. A batch whose partitions were
-revoked meanwhile is not committed: the next owner re-reads it and the writer drops the facts
-already stored.
+malformed and refused records; only then mark the batch's records done on the shared consumer
+loop (`hookstream.runtime.consumer.BoundedConsumer`: replay bound, offset book), which commits
+each partition up to its first record not written yet. If ClickHouse is down the batch is kept
+and retried with backoff, and nothing is committed. A batch whose partitions were revoked
+meanwhile is not committed: the next owner re-reads it and the writer drops the facts already
+stored. Records past a bounded replay's stop are acknowledged unwritten (and counted).
 
 Three stages overlap: the event loop decodes batch N+2 while a second client asks ClickHouse
 which facts of batch N+1 it already has and the first client inserts batch N (chDB and the
@@ -28,12 +30,13 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
 from prometheus_client import CollectorRegistry
 
 from hookstream.runtime.clickhouse import ClickHouseUnavailable, connect, parse_clickhouse_url
+from hookstream.runtime.consumer import BoundedConsumer
 from hookstream.runtime.kafka import new_consumer, new_producer
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.replay_bound import StopGate, load_gate
@@ -41,7 +44,7 @@ from hookstream.runtime.settings import Settings
 from schemas.clickhouse import apply_migrations
 from sinks.batch import Batch, BatchPolicy
 from sinks.deadletters import dead_letters_for
-from sinks.decode import add_record, add_records
+from sinks.decode import add_records
 from sinks.errors import WriteFailed
 from sinks.metrics import SinkMetrics
 from sinks.retry import Backoff, short_error
@@ -75,6 +78,7 @@ class AnalyticsSink:
     producer: AIOKafkaProducer | None = None
     batch: Batch = field(default_factory=Batch)
     gate: StopGate = field(default_factory=lambda: StopGate({}))
+    loop: BoundedConsumer | None = None  # the consumer behind the replay bound and offset book
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _check_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _written: set[str] = field(default_factory=set)  # fact ids the last flush left stored
@@ -105,13 +109,13 @@ class AnalyticsSink:
         self.producer = new_producer(kafka)
         consumer = new_consumer(
             kafka,
-            kafka.topic("analytics"),
             group_id=self.group_id,
             max_poll_records=self.policy.max_rows,
             **self.consumer_options,
         )
         await self.producer.start()
         self.gate = await load_gate(kafka, self.group_id)  # a bounded replay of this group
+        consumer.subscribe([kafka.topic("analytics")], listener=self._loop(consumer).listener())
         await consumer.start()
         self.consumer = consumer
         event(log, "sink_started", clickhouse=self.target.describe(), group=self.group_id)
@@ -158,56 +162,55 @@ class AnalyticsSink:
         event(log, "clickhouse_ready", clickhouse=self.target.describe(), migrations=applied)
         return client, checker
 
+    def _loop(self, consumer: AIOKafkaConsumer) -> BoundedConsumer:
+        """The shared consumer loop around `consumer` (one per consumer)."""
+        if self.loop is None or self.loop.consumer is not consumer:
+            beyond = self.metrics.beyond_replay_bound.inc
+            self.loop = BoundedConsumer(consumer, self.gate, on_beyond=beyond, log=log)
+        return self.loop
+
     async def consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         """Poll into a batch; when it is due, start checking which of its facts are stored (on
         the second client) and hand it to a flush task, and keep decoding the next one meanwhile
-        (the writes run in threads). Flushes run one after another, so offsets are committed in
-        order; a second due batch waits for the first flush (backpressure)."""
+        (the writes run in threads). Flushes run one after another; a second due batch waits for
+        the first flush (backpressure). Each partition is committed up to its first record not
+        written yet, so a commit never passes a batch still being written."""
+        loop = self._loop(consumer)
         pending: asyncio.Task[bool] | None = None
         checking: asyncio.Task[Prechecked | None] | None = None
         try:
             while not stop.is_set():
-                await self._poll(consumer)
+                await self._poll(loop)
                 if self.policy.due(len(self.batch), self.batch.age_s(time.monotonic())):
                     batch, self.batch = self.batch, Batch()
                     checking = asyncio.create_task(self._precheck(batch))
                     if pending is not None and not await pending:
                         return  # stopping before the previous batch was written
-                    pending = asyncio.create_task(self.flush(consumer, stop, batch, checking))
+                    pending = asyncio.create_task(self.flush(loop, stop, batch, checking))
                     # Let the check and the flush reach their threads now: with records
                     # buffered, polling never suspends, and they would wait until awaited.
                     await asyncio.sleep(0)
+                elif not len(self.batch):
+                    await loop.commit()  # what lay past a replay's bound, acknowledged unwritten
             if pending is not None and not await pending:
                 return
             if len(self.batch):
-                await self.flush(consumer, stop, self.batch, retry=False)
+                await self.flush(loop, stop, self.batch, retry=False)
         finally:
             tasks = [t for t in (pending, checking) if t is not None and not t.done()]
             if pending in tasks:
                 pending.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _poll(self, consumer: AIOKafkaConsumer) -> None:
+    async def _poll(self, loop: BoundedConsumer) -> None:
         wait_s = self.policy.wait_s(len(self.batch), self.batch.age_s(time.monotonic()))
-        records = await consumer.getmany(
+        polled = await loop.poll(
             timeout_ms=int(min(wait_s, 0.5) * 1000),
             max_records=max(self.policy.max_rows - len(self.batch), 1),
         )
         now = time.monotonic()
-        for tp, messages in records.items():
-            if (tp.topic, tp.partition) in self.gate.bounds:
-                self._add_bounded(messages, now)
-            else:
-                add_records(self.batch, messages, now)
-
-    def _add_bounded(self, messages: list[Any], now: float) -> None:
-        """A partition under a bounded replay: records past its stop are committed unwritten."""
-        for message in messages:
-            if self.gate.decide(message.topic, message.partition, message.offset).process:
-                add_record(self.batch, message, now)
-            else:
-                self.batch.skip(message, now)
-                self.metrics.beyond_replay_bound.inc()
+        for records in polled.values():
+            add_records(self.batch, records, now)
 
     async def _precheck(self, batch: Batch) -> Prechecked | None:
         """Which of the batch's facts ClickHouse has, asked ahead of the write; None if that
@@ -223,7 +226,7 @@ class AnalyticsSink:
 
     async def flush(
         self,
-        consumer: AIOKafkaConsumer,
+        loop: BoundedConsumer,
         stop: asyncio.Event,
         batch: Batch,
         checking: asyncio.Task[Prechecked | None] | None = None,
@@ -254,7 +257,8 @@ class AnalyticsSink:
                     return False
         self._written = batch.seen.difference(r.values[0] for r in result.rejected)
         self.metrics.observe(result, time.monotonic() - started)
-        await self._commit(consumer, batch)
+        loop.done_all(batch.taken)
+        await loop.commit()
         return True
 
     def _write(self, batch: Batch, checked: Prechecked | None, client: Client) -> WriteResult:
@@ -276,12 +280,3 @@ class AnalyticsSink:
         await asyncio.gather(*sends)
         self.metrics.dead_letters.inc(len(letters))
         event(log, "dead_lettered", logging.WARNING, records=len(letters))
-
-    async def _commit(self, consumer: AIOKafkaConsumer, batch: Batch) -> None:
-        offsets = {TopicPartition(t, p): nxt for (t, p), nxt in batch.commit_offsets().items()}
-        try:
-            await consumer.commit(offsets)
-        except KafkaError as exc:
-            # Partitions moved to another consumer: it re-reads this range and the writer
-            # drops the facts already stored, so nothing counts twice.
-            event(log, "commit_skipped", logging.WARNING, error=short_error(exc))

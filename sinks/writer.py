@@ -26,9 +26,10 @@ from operator import itemgetter
 
 from clickhouse_connect.driver.client import Client
 
+from hookstream.runtime.consumer import Consumed as ConsumedRecord
 from schemas.clickhouse import LEDGER_TABLE, TABLE_COLUMNS
 from schemas.timestamps import MAX_EPOCH_MS
-from sinks.batch import Batch, ConsumedRecord, TableRows, dedup_token
+from sinks.batch import Batch, TableRows, dedup_token
 from sinks.errors import WriteFailed
 from sinks.retry import is_invalid_data, short_error
 from sinks.rows import PAGE_COLUMN, Values

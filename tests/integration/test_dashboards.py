@@ -19,7 +19,8 @@ import pytest
 import yaml
 from clickhouse_connect.driver.client import Client
 
-from sinks.batch import Batch, Source
+from hookstream.runtime.consumer import Consumed as Source
+from sinks.batch import Batch
 from sinks.rows import row_for
 from sinks.writer import ClickHouseWriter
 from tests.support.sink_rig import (

@@ -10,13 +10,14 @@ import pytest
 from aiokafka import TopicPartition
 from clickhouse_connect.driver.client import Client
 
+from hookstream.runtime.consumer import Consumed as Source
 from hookstream.runtime.kafka import new_consumer
 from hookstream.runtime.metrics import new_registry
 from hookstream.runtime.settings import KafkaSettings
 from schemas.analytics import decode_fact
 from schemas.clickhouse import TABLE_COLUMNS, apply_migrations, load_migrations
 from schemas.dlq import decode_dead_letter
-from sinks.batch import Batch, Source
+from sinks.batch import Batch
 from sinks.decode import add_record
 from sinks.retry import Backoff
 from sinks.rows import row_for

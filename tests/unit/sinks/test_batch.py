@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from sinks.batch import Batch, BatchPolicy, Malformed, Source, dedup_token
+from hookstream.runtime.consumer import Consumed
+from sinks.batch import Batch, BatchPolicy, Malformed, dedup_token
 from sinks.rows import Row
 
 
@@ -8,8 +9,8 @@ def row(fact_id: str, table: str = "messages") -> Row:
     return Row(table, (fact_id, 1000))
 
 
-def src(offset: int, partition: int = 0) -> Source:
-    return Source("t.analytics", partition, offset, b"k", b"v")
+def src(offset: int, partition: int = 0) -> Consumed:
+    return Consumed("t.analytics", partition, offset, b"k", b"v")
 
 
 def test_flush_on_size_or_age_whichever_first() -> None:
@@ -26,16 +27,15 @@ def test_defaults_are_ten_thousand_rows_or_one_second() -> None:
     assert BatchPolicy() == BatchPolicy(10_000, 1.0)
 
 
-def test_batch_tracks_offset_ranges_and_commits_the_next_offset() -> None:
+def test_batch_tracks_offset_ranges_and_keeps_the_records_to_mark_done() -> None:
     batch = Batch()
     batch.add_row(row("a"), src(5), now=10.0)
     batch.add_row(row("b"), src(7), now=10.5)
     batch.add_malformed(Malformed(src(9), "invalid", "boom"), now=10.6)
     batch.add_row(row("c"), src(3, partition=1), now=10.7)
-    batch.skip(src(12), now=10.8)
-    assert len(batch) == 5 and batch.age_s(11.0) == 1.0 and batch.rows() == 3
-    assert batch.ranges == {("t.analytics", 0): (5, 12), ("t.analytics", 1): (3, 3)}
-    assert batch.commit_offsets() == {("t.analytics", 0): 13, ("t.analytics", 1): 4}
+    assert len(batch) == 4 and batch.age_s(11.0) == 1.0 and batch.rows() == 3
+    assert batch.ranges == {("t.analytics", 0): (5, 9), ("t.analytics", 1): (3, 3)}
+    assert [(r.partition, r.offset) for r in batch.taken] == [(0, 5), (0, 7), (0, 9), (1, 3)]
 
 
 def test_a_partition_chunk_is_covered_at_once() -> None:
@@ -43,7 +43,7 @@ def test_a_partition_chunk_is_covered_at_once() -> None:
     batch.cover("t.analytics", 0, 10, 19, count=10, now=1.0)
     batch.cover("t.analytics", 0, 4, 8, count=5, now=2.0)
     assert len(batch) == 15 and batch.age_s(3.0) == 2.0
-    assert batch.commit_offsets() == {("t.analytics", 0): 20}
+    assert batch.ranges == {("t.analytics", 0): (4, 19)}
 
 
 def test_rows_grouped_per_table_each_fact_once() -> None:

@@ -9,9 +9,10 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hookstream.runtime.consumer import Consumed
 from schemas.analytics import FACT_TYPES
 from schemas.dlq import MAX_DEAD_LETTER_BYTES, decode_dead_letter
-from sinks.batch import Batch, Source
+from sinks.batch import Batch
 from sinks.deadletters import dead_letters_for
 from sinks.decode import add_records
 
@@ -48,19 +49,19 @@ payloads = st.one_of(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(payloads, min_size=1, max_size=8))
 def test_any_record_becomes_a_row_or_a_dead_letter(values: list[bytes | None]) -> None:
-    records = [Source("p.analytics", 0, i, None, v) for i, v in enumerate(values)]
+    records = [Consumed("p.analytics", 0, i, None, v) for i, v in enumerate(values)]
     batch = Batch()
     add_records(batch, records, 0.0)
     stored = sum(len(rows.values) for rows in batch.tables.values())
     assert stored + len(batch.malformed) <= len(records)  # repeated fact ids count once
-    assert batch.commit_offsets() == {("p.analytics", 0): len(records)}
+    assert batch.taken == records  # every record marked done once the batch is written
     letters, _ = dead_letters_for(batch.malformed, [], 0)
     for _, value in letters:
         decode_dead_letter(value)
 
 
 def test_a_dead_letter_of_a_huge_record_still_fits_the_dlq_topic() -> None:
-    huge = Source("p.analytics", 0, 5, b"k", b"\x01" * MAX_DEAD_LETTER_BYTES)
+    huge = Consumed("p.analytics", 0, 5, b"k", b"\x01" * MAX_DEAD_LETTER_BYTES)
     batch = Batch()
     add_records(batch, [huge], 0.0)
     [(_, value)], _ = dead_letters_for(batch.malformed, [], 0)
