@@ -59,6 +59,7 @@ class LocalStore:
     def __init__(self, table: Any) -> None:
         self.table = table
         self._pass: list[bytes] = []
+        self._at = 0  # the next key of the pass to look at
 
     @property
     def data(self) -> dict[bytes, bytes]:
@@ -77,9 +78,11 @@ class LocalStore:
         """Nothing to record: a memory store is rebuilt from the whole changelog."""
 
     def scan(self, limit: int) -> list[Entry]:
-        if not self._pass:
+        if self._at >= len(self._pass):
             self._pass = list(self.data)  # one pass: a snapshot of the keys, walked in steps
-        keys, self._pass = self._pass[:limit], self._pass[limit:]
+            self._at = 0
+        keys = self._pass[self._at : self._at + limit]  # O(limit): the snapshot is not copied
+        self._at += limit
         data = self.data
         return [(key, data[key], None) for key in keys if key in data]
 

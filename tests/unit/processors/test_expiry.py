@@ -1,7 +1,14 @@
 from __future__ import annotations
 
-from processors.expiry import Sweeper, expired_keys, expired_payload, is_expired, last_activity_ms
-from processors.state import ConversationState
+from processors.expiry import (
+    Sweeper,
+    expired_keys,
+    expired_payload,
+    is_expired,
+    last_activity_ms,
+    stored_last_activity_ms,
+)
+from processors.state import ConversationState, decode_state
 
 T0 = 1_700_000_000_000
 DAY = 24 * 3600 * 1000
@@ -84,3 +91,36 @@ def test_a_sweep_without_ttl_does_not_even_scan() -> None:
         raise AssertionError("scanned")
 
     assert Sweeper(scan, lambda k, p: None, 0).step(T0) == 0
+
+
+STORED = [
+    None,
+    b"",
+    b"not json",
+    b"[1, 2]",
+    b'{"v": 2, "seen": {"m": 1700000000000}}',
+    b'{"v": 1}',
+    b'{"v": 1, "seen": {"m1": 1700000000007, "m2": "soon", "m3": -5, "m4": 1.5e12}}',
+    b'{"v": 1, "seen": [1700000000000], "recent": {"a": 1700000000001}}',
+    b'{"v": 1, "recent": [1700000000009, true, null, 99999999999999999]}',
+    b'{"v": 1, "last_inbound_ms": 1700000000003, "read_watermark_ms": "x",'
+    b' "delivery_watermark_ms": 1700000000004, "history": [{"text": "hi"}, 3]}',
+    b'{"v": 1, "last_inbound_ms": true, "seen": {}, "recent": []}',
+    b'{"v": 1, "seen": {"m": 253402300800000}}',  # beyond the largest epoch ms accepted
+    ConversationState(
+        history=({"text": "hello"},),
+        last_inbound_ms=T0,
+        read_watermark_ms=T0 + 5,
+        seen={"message:m1": T0 + 7},
+        recent_replies_ms=(T0 + 1, T0 + 2),
+    ).encode(),
+]
+
+
+def test_the_sweeps_reading_of_a_stored_state_is_the_decoders() -> None:
+    for payload in STORED:
+        assert stored_last_activity_ms(payload) == last_activity_ms(decode_state(payload)), payload
+        for now in (T0, T0 + TTL, T0 + 2 * TTL):
+            full = is_expired(decode_state(payload), now, TTL)
+            assert expired_payload(payload, now, TTL) is full, payload
+            assert expired_payload(payload, now, 0) is False
