@@ -253,3 +253,36 @@ def test_cli_port_defaults_come_from_the_table(entry: Any) -> None:
         assert f"default {entry.port}" in (option.help or "")
     else:
         assert port == entry.port
+
+
+STATEFUL = ("processors", "sender")  # RocksDB tables, the sender's ledger
+
+
+def test_compose_gives_stateful_services_a_writable_state_dir() -> None:
+    services = compose()["services"]
+    state_dir = services["processors"]["environment"]["HOOKSTREAM_STATE_DIR"]
+    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+    assert f"install -d -o 10001 -g 10001 {state_dir}" in dockerfile  # the image's user owns it
+    for name in STATEFUL:
+        assert state_dir in services[name]["volumes"], name
+        assert "./pages.yaml:/etc/hookstream/pages.yaml:ro" in services[name]["volumes"], name
+
+
+def test_kubernetes_stateful_pods_mount_an_empty_dir_at_the_state_dir() -> None:
+    documents = list(yaml.safe_load_all((ROOT / "deploy/kubernetes/hookstream.yaml").read_text()))
+    [config] = [
+        d
+        for d in documents
+        if d["kind"] == "ConfigMap" and "data" in d and "HOOKSTREAM_STATE_DIR" in d["data"]
+    ]
+    state_dir, seen = config["data"]["HOOKSTREAM_STATE_DIR"], set()
+    for doc in documents:
+        if doc["kind"] != "Deployment" or doc["metadata"]["name"] not in STATEFUL:
+            continue
+        spec = doc["spec"]["template"]["spec"]
+        empty = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+        [container] = spec["containers"]
+        mounted = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        assert mounted.get(state_dir) in empty, doc["metadata"]["name"]
+        seen.add(doc["metadata"]["name"])
+    assert seen == set(STATEFUL)
