@@ -83,8 +83,6 @@ GENERATIONS = 8  # the horizon in this many spans: entries kept between H and H 
 SLOTS = 64  # local copies per topic a machine may hold at once (one per running instance)
 DELIVERED = "delivered"
 
-_COMMAND = re.compile(r"cmd_([0-9a-f]{24})(?:#(\d{1,3}))?")
-
 
 def part_key(command_id: str, part: int) -> str:
     return f"{command_id}#{part}"
@@ -93,18 +91,22 @@ def part_key(command_id: str, part: int) -> str:
 def encode_key(key: str) -> bytes:
     """A compact stored key: `cmd_<24 hex>` ids (and their parts < 256) as 13-14 bytes, any
     other key as its UTF-8 bytes behind a marker. Distinct keys stay distinct."""
-    match = _COMMAND.fullmatch(key)
-    if match is not None:
-        digest, part = match.groups()
-        if part is None:
-            return b"\x01" + bytes.fromhex(digest)
-        if int(part) < 256 and str(int(part)) == part:
-            return b"\x02" + bytes.fromhex(digest) + bytes((int(part),))
+    if key[:4] == "cmd_":
+        digest = key[4:28]
+        try:
+            raw = bytes.fromhex(digest)
+        except ValueError:
+            raw = b""
+        # fromhex also takes upper case and spaces: only the canonical spelling is compacted
+        if len(raw) == 12 and digest == raw.hex():
+            if len(key) == 28:
+                return b"\x01" + raw
+            part = key[29:]
+            if key[28] == "#" and part.isascii() and part.isdigit() and str(int(part)) == part:
+                number = int(part)
+                if number < 256:
+                    return b"\x02" + raw + bytes((number,))
     return b"\x00" + key.encode()
-
-
-def _encode_status(status: str) -> bytes:
-    return b"" if status == DELIVERED else status.encode()
 
 
 def _decode_status(value: bytes) -> str:
@@ -242,6 +244,7 @@ class RocksBook:
             families = {name: self._options for name in names if name != "default"}
         self.db = rocksdict.Rdict(str(path), self._options, column_families=families)
         self._gens: dict[tuple[int, int], Any] = {}
+        self._handles: dict[tuple[int, int], Any] = {}
         for name in families:
             match = _GEN.fullmatch(name)
             if match is not None:
@@ -290,8 +293,12 @@ class RocksBook:
         for key, status, at_ms in entries:
             if handle is None or not span[0] <= at_ms < span[1]:
                 span = self._span(at_ms)
-                handle = self.db.get_column_family_handle(f"g{span[0]}-{span[1]}")
-            batch.put(key, _encode_status(status), handle)
+                handle = self._handles.get(span)
+                if handle is None:
+                    handle = self._handles[span] = self.db.get_column_family_handle(
+                        f"g{span[0]}-{span[1]}"
+                    )
+            batch.put(key, b"" if status == DELIVERED else status.encode(), handle)
         for partition, offset in offsets.items():
             batch.put(_META_OFFSET + str(partition).encode(), str(offset).encode())
         if not batch.is_empty():
@@ -311,6 +318,7 @@ class RocksBook:
         dropped = 0
         for span in old:
             dropped += self._count(self._gens.pop(span))
+            self._handles.pop(span, None)
             self.db.drop_column_family(f"g{span[0]}-{span[1]}")
         if old:
             self._order()
@@ -319,6 +327,7 @@ class RocksBook:
     def reset(self) -> None:
         for span in list(self._gens):
             self._gens.pop(span)
+            self._handles.pop(span, None)
             self.db.drop_column_family(f"g{span[0]}-{span[1]}")
         self._order()
         for partition in self.offsets():
@@ -334,6 +343,7 @@ class RocksBook:
 
     def close(self) -> None:
         self._gens.clear()
+        self._handles.clear()
         self._newest_first = []
         self.db.close()
 
@@ -371,6 +381,8 @@ class Ledger:
         self._tail: asyncio.Task[None] | None = None
         self._empty_fetches = 0
         self._expire_at = 0.0
+        # recorded here, not yet read back from the topic (the tail stores them, once)
+        self._pending: dict[bytes, str] = {}
 
     @property
     def book(self) -> Book:
@@ -379,7 +391,9 @@ class Ledger:
         return self._book
 
     def outcome(self, key: str) -> str | None:
-        return self.book.get(encode_key(key))
+        stored = encode_key(key)
+        pending = self._pending.get(stored)
+        return pending if pending is not None else self.book.get(stored)
 
     def __len__(self) -> int:
         return 0 if self._book is None else len(self._book)
@@ -459,6 +473,9 @@ class Ledger:
                 offsets[tp.partition] = records[-1].offset + 1
         if offsets:
             self.book.put(entries, offsets)
+            if self._pending:
+                for key, _, _ in entries:
+                    self._pending.pop(key, None)
         if time.monotonic() >= self._expire_at:
             self._expire_at = time.monotonic() + 60.0
             dropped = self.book.expire(now_ms())
@@ -502,7 +519,7 @@ class Ledger:
     async def record(self, key: str, status: str, message_id: str = "") -> asyncio.Future[object]:
         """Queue the ledger write (acks=all); await the returned future before committing."""
         at_ms = now_ms()
-        self.book.put([(encode_key(key), status, at_ms)], {})
+        self._pending[encode_key(key)] = DELIVERED if status == DELIVERED else status
         value = orjson.dumps({"status": status, "message_id": message_id, "at_ms": at_ms})
         future: asyncio.Future[object] = await self._producer.send(
             self._topic, value, key=key.encode()

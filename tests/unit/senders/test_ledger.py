@@ -39,7 +39,16 @@ def book(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Book]:
 
 def test_command_ids_and_parts_are_stored_in_13_or_14_bytes_and_stay_distinct() -> None:
     keys = [CMD, part_key(CMD, 0), part_key(CMD, 1), part_key(CMD, 255), part_key(CMD, 256)]
-    keys += ["other", "cmd_ABC", part_key(CMD, 1) + "x", f"{CMD}#01"]
+    keys += [
+        "other",
+        "cmd_ABC",
+        CMD.upper().replace("CMD_", "cmd_"),
+        CMD[:8] + " " + CMD[9:],
+        part_key(CMD, 1) + "x",
+        f"{CMD}#01",
+        f"{CMD}#\u0661",
+        f"{CMD}#",
+    ]
     encoded = [encode_key(k) for k in keys]
     assert len(set(encoded)) == len(keys)
     assert [len(e) for e in encoded[:4]] == [13, 14, 14, 14]
@@ -145,3 +154,49 @@ def test_a_ledger_record_gives_its_status_and_time(
     value: bytes | None, expected: tuple[str, int]
 ) -> None:
     assert _parse(value, 99) == expected
+
+
+class _Producer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bytes]] = []
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> object:
+        self.sent.append((topic, key, value))
+        return object()
+
+
+class _Consumer:
+    def __init__(self, batches: list[dict[object, list[object]]]) -> None:
+        self.batches = batches
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[object, list[object]]:
+        return self.batches.pop(0) if self.batches else {}
+
+    async def stop(self) -> None:
+        self.batches.clear()
+
+
+async def test_an_own_record_is_known_at_once_and_stored_once_read_back(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from aiokafka import TopicPartition
+
+    from hookstream.runtime.settings import KafkaSettings
+    from senders.ledger import Ledger
+
+    producer = _Producer()
+    ledger = Ledger(KafkaSettings(topic_prefix="t."), producer, state_dir=tmp_path)
+    await ledger.record(CMD, "delivered", "m_1")
+    assert ledger.outcome(CMD) == "delivered"
+    assert ledger.book.get(encode_key(CMD)) is None  # not written twice: the tail stores it
+    (topic, key, value) = producer.sent[0]
+    assert (topic, key) == ("t.sender-ledger", CMD.encode())
+    record = SimpleNamespace(key=key, value=value, timestamp=NOW, offset=41)
+    ledger._consumer = _Consumer([{TopicPartition(topic, 2): [record]}])
+    assert await ledger._fetch(timeout_ms=0) == 1
+    assert ledger.book.get(encode_key(CMD)) == "delivered"
+    assert ledger.book.offsets() == {2: 42}
+    assert ledger._pending == {}
+    assert ledger.outcome(CMD) == "delivered"
+    assert ledger.outcome(part_key(CMD, 0)) is None
+    await ledger.stop()
