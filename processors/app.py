@@ -6,6 +6,11 @@ every output to the producer in order; the batch's offsets become committable on
 broker acknowledged all of its outputs (acks=all), while the next batches are already processed.
 The producer is not idempotent (the embedded broker cannot); command ids are deterministic and
 the sender's ledger dedupes, so a redelivered batch after a crash is harmless.
+
+faust owns the consumer, so the worker does not run on the sender's and the sink's
+`BoundedConsumer`; it shares the rest of that loop (hookstream.runtime.consumer): each event
+becomes its `Consumed` record and passes the same `admit` at a replay's bound, and faust's
+manual ack, once the batch's outputs are durable, is the commit after effects.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +27,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.helpers import create_ssl_context
 from faust.types import EventT, StreamT
 
+from hookstream.runtime.consumer import Consumed, admit, consumed
 from hookstream.runtime.replay_bound import StopGate, load_plan
 from hookstream.runtime.settings import KafkaSettings, Settings
-from hookstream.runtime.tracing import context_of
-from processors.batch import BatchProcessor, InRecord, OutRecord
+from processors.batch import BatchProcessor, OutRecord
 from processors.expiry import SWEEP_EVERY_S, Sweeper
 from processors.faust_transport import install as install_transport
 from processors.member import MemberSlot, claim_slot, instance_id
@@ -113,17 +118,11 @@ def replayed_ranges(plan: ReplayPlan | None) -> dict[tuple[str, int], tuple[int,
     }
 
 
-def _in_record(event: EventT) -> InRecord:
+def _consumed(event: EventT) -> Consumed:
+    """The event's record as the shared consumer loop's record (faust stamps seconds)."""
     message = event.message
-    headers = message.headers
-    return InRecord(
-        message.topic,
-        message.partition,
-        message.offset,
-        message.key,
-        message.value,
-        context_of(list(headers.items()) if isinstance(headers, Mapping) else headers),
-    )
+    stamp = message.timestamp
+    return consumed(message, timestamp_ms=int(stamp * 1000) if stamp else -1)
 
 
 class ProcessorsApp:
@@ -229,7 +228,11 @@ class ProcessorsApp:
 
     async def handle(self, events: Sequence[EventT]) -> None:
         started = time.perf_counter()
-        records = [record for record in map(_in_record, events) if self._admitted(record)]
+        # Past a replay's bound a record is acknowledged without being processed (with its
+        # batch, below): a fresh group stops there, the live group skips to where it was.
+        records, beyond = admit(self.gate, map(_consumed, events))
+        if beyond:
+            self.batch.metrics.beyond_replay_bound.inc(len(beyond))
         now_ms = int(time.time() * 1000)
         partitions = {record.key: record.partition for record in records}
         local = self.local
@@ -269,17 +272,9 @@ class ProcessorsApp:
         self.guard.store.close()
         self.slot.release()
 
-    def _replayed(self, record: InRecord) -> bool:
+    def _replayed(self, record: Consumed) -> bool:
         span = self.replayed.get((record.topic, record.partition))
         return span is not None and span[0] <= record.offset < span[1]
-
-    def _admitted(self, record: InRecord) -> bool:
-        """Past a replay's bound the record is acknowledged without being processed: a fresh
-        group stops there, the live group skips to where it was before the replay."""
-        if self.gate.decide(record.topic, record.partition, record.offset).process:
-            return True
-        self.batch.metrics.beyond_replay_bound.inc()
-        return False
 
     async def flush_changelog(self) -> None:
         """Coalesced changelog writes: one record per conversation changed since the last flush

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hookstream.runtime.tracing import TraceContext
+from hookstream.runtime.consumer import Consumed
 from processors.errors import ProcessorError
 from schemas.analytics import DeadLettered, encode_fact
 from schemas.dlq import MAX_DEAD_LETTER_BYTES, fitted_dead_letter
@@ -22,14 +22,9 @@ MAX_RECORD_BYTES = MAX_DEAD_LETTER_BYTES  # what the broker takes, framing and k
 MAX_KEY_BYTES = 4096  # a dead letter names its source's key; a longer one is cut
 
 
-@dataclass(frozen=True, slots=True)
-class InRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    trace: TraceContext | None = None  # from its `traceparent` header
+# The record a worker consumed: the shared consumer loop's record (its trace context is read
+# from its `traceparent` header). The name stays for processors/batch.py.
+InRecord = Consumed
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +48,7 @@ def describe(error: BaseException, limit: int = 1000) -> str:
     )
 
 
-def dead_letters(record: InRecord, reason: str, error: str, now_ms: int) -> list[OutRecord]:
+def dead_letters(record: Consumed, reason: str, error: str, now_ms: int) -> list[OutRecord]:
     """The dead letter of `record` (original kept; cut, and flagged so, only if it would not fit
     on the dlq topic) and its DeadLettered fact for the dashboards."""
     letter, encoded = fitted_dead_letter(
@@ -88,7 +83,7 @@ def record_bytes(out: OutRecord) -> int:
 
 
 def within_size(
-    record: InRecord, outputs: Sequence[OutRecord], now_ms: int, limit: int = MAX_RECORD_BYTES
+    record: Consumed, outputs: Sequence[OutRecord], now_ms: int, limit: int = MAX_RECORD_BYTES
 ) -> list[OutRecord]:
     """`outputs` of `record` as they are, or its dead letters (reason `output_too_large`) if any
     of them is larger than the broker takes."""

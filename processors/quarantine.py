@@ -31,9 +31,9 @@ from typing import Any
 
 import orjson
 
+from hookstream.runtime.consumer import Consumed
 from processors.batch import BatchProcessor, BatchResult
 from processors.errors import Quarantined
-from processors.isolation import InRecord
 
 MARKER_VERSION = 1
 MAX_SUSPECTS = 64  # spans remembered at most (older ones are dropped)
@@ -75,7 +75,7 @@ class MarkerFile:
         os.close(self.fd)
 
 
-def spans_of(records: Sequence[InRecord]) -> list[Span]:
+def spans_of(records: Sequence[Consumed]) -> list[Span]:
     spans: dict[tuple[str, int], tuple[int, int]] = {}
     for r in records:
         first, last = spans.get((r.topic, r.partition), (r.offset, r.offset))
@@ -112,7 +112,7 @@ def _offsets(value: Any) -> set[Offset]:
     }
 
 
-def _within(span: Span, record: InRecord) -> bool:
+def _within(span: Span, record: Consumed) -> bool:
     return (
         span[0] == record.topic
         and span[1] == record.partition
@@ -156,21 +156,21 @@ class CrashGuard:
         else:
             self.store.write(self._carried())
 
-    def begin_batch(self, records: Sequence[InRecord]) -> None:
+    def begin_batch(self, records: Sequence[Consumed]) -> None:
         self.store.write({"spans": [list(s) for s in spans_of(records)], **self._carried()})
 
-    def begin_record(self, record: InRecord) -> None:
+    def begin_record(self, record: Consumed) -> None:
         self.store.write(
             {"record": [record.topic, record.partition, record.offset], **self._carried()}
         )
 
-    def is_quarantined(self, record: InRecord) -> bool:
+    def is_quarantined(self, record: Consumed) -> bool:
         return (record.topic, record.partition, record.offset) in self.quarantined
 
-    def is_suspect(self, record: InRecord) -> bool:
+    def is_suspect(self, record: Consumed) -> bool:
         return any(_within(span, record) for span in self.suspects)
 
-    def passed(self, records: Sequence[InRecord]) -> None:
+    def passed(self, records: Sequence[Consumed]) -> None:
         """These records are processed (or dead-lettered): forget what they settle."""
         if self.calm:
             self.store.clear()
@@ -187,7 +187,7 @@ class CrashGuard:
 async def run_guarded(
     batch: BatchProcessor,
     guard: CrashGuard,
-    records: Sequence[InRecord],
+    records: Sequence[Consumed],
     load: Callable[[bytes], bytes | None],
     now_ms: int,
 ) -> BatchResult:
@@ -206,7 +206,7 @@ async def run_guarded(
 async def _careful(
     batch: BatchProcessor,
     guard: CrashGuard,
-    records: Sequence[InRecord],
+    records: Sequence[Consumed],
     load: Callable[[bytes], bytes | None],
     now_ms: int,
 ) -> BatchResult:
@@ -216,9 +216,9 @@ async def _careful(
         stored = merged.states.get(key)
         return stored[0] if stored is not None else load(key)
 
-    pending: list[InRecord] = []
+    pending: list[Consumed] = []
 
-    async def run(chunk: list[InRecord], one: bool = False) -> None:
+    async def run(chunk: list[Consumed], one: bool = False) -> None:
         if not chunk:
             return
         if one:

@@ -3,16 +3,18 @@
 `hookstream replay --execute` records each replay on the compacted `replay-bounds` topic (key =
 group): the topic, per partition the target and the stop offset, and whether the stop is a bound
 (`--to`). A consumer honoring bounds loads its group's bound at start and asks the gate, per
-record, whether to process it; at the stop offset of every partition its replay is done.
+record, whether to process it; at the stop offset of every partition its replay is done. The
+services ask through `hookstream.runtime.consumer.admit` (the shared consumer loop), which
+acknowledges what lies past the bound unprocessed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from hookstream.runtime.errors import BrokerUnavailable
@@ -45,8 +47,10 @@ class StopGate:
 
     Below the stop: process it. From the stop up to where the group was before the replay: skip
     to there (the group "stops" at the bound and carries on as before). A fresh group (no
-    previous position) pauses the partition at the stop. Safe across restarts: past the old
-    position the bound no longer applies.
+    previous position) stops at the stop: nothing past it is processed. Safe across restarts:
+    past the old position the bound no longer applies. `seek_to` and `pause` say where the
+    skipped range ends; the services' consumer loop (which faust's agent cannot seek or pause)
+    acknowledges each skipped record unprocessed instead, so their commits pass the bound.
     """
 
     bounds: Mapping[tuple[str, int], Bound]
@@ -77,27 +81,6 @@ class StopGate:
 async def load_gate(settings: KafkaSettings, group: str) -> StopGate:
     """The gate of the group's latest bounded replay (an open gate when there is none)."""
     return StopGate.of(await load_plan(settings, group))
-
-
-def admit(
-    consumer: AIOKafkaConsumer,
-    gate: StopGate,
-    tp: TopicPartition,
-    records: Sequence[ConsumerRecord],
-) -> list[ConsumerRecord]:
-    """The records of this batch to process; at the bound, skip ahead or pause the partition."""
-    kept: list[ConsumerRecord] = []
-    for record in records:
-        decision = gate.decide(tp.topic, tp.partition, record.offset)
-        if decision.process:
-            kept.append(record)
-            continue
-        if decision.seek_to is not None:
-            consumer.seek(tp, decision.seek_to)
-        if decision.pause:
-            consumer.pause(tp)
-        break
-    return kept
 
 
 async def load_plan(

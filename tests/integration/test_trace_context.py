@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from hookstream.runtime.kafka import new_consumer, new_producer
 from hookstream.runtime.otel import OtelTracer
 from hookstream.runtime.settings import KafkaSettings, ProcessorSettings, Settings
-from hookstream.runtime.tracing import TRACEPARENT, TraceContext, Tracer, context_of
+from hookstream.runtime.tracing import TRACEPARENT, TraceContext, Tracer, context_of, record_headers
 from ingress.app import create_app
 from ingress.signature import sign
 from ingress.splitter import split
@@ -198,8 +198,12 @@ async def test_every_output_of_a_record_carries_its_trace_dead_letters_too() -> 
     envelope = messaging(text_event("u1", 1, "what is the price?"))
     other = TraceContext("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
     records = [
-        InRecord("p.inbound", 0, 0, b"k", envelope.encode(), INCOMING),
-        InRecord("p.inbound", 0, 1, b"k", b"{not an envelope", other),
+        InRecord(
+            "p.inbound", 0, 0, b"k", envelope.encode(), headers=tuple(record_headers(INCOMING))
+        ),
+        InRecord(
+            "p.inbound", 0, 1, b"k", b"{not an envelope", headers=tuple(record_headers(other))
+        ),
         InRecord("p.inbound", 0, 2, b"k2", b"{not an envelope"),  # no header: a new trace
     ]
     result = await batch.run(records, lambda _key: None, 1_767_225_600_000)
