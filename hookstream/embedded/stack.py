@@ -4,10 +4,17 @@ Checks every port first, starts the broker (the embedded Tansu broker, or with `
 durable local Apache Kafka whose log lives in `<state_dir>/kafka/`), creates the topics, then each
 service as a child process of this one (`python -m hookstream <service>`), all pointed at the
 broker, their output in `<state_dir>/logs/<service>.log`. Once they listen, `<state_dir>/stack.json`
-describes the stack for the CLI tools run beside it. Ctrl-C, SIGTERM, a failing child or a failing
-start stop everything: services first, then the broker, then one final line. Children are in
-their own process group (a terminal's Ctrl-C reaches only this process, which stops them in
-order) and die with this process even if it is killed.
+describes the stack for the CLI tools run beside it.
+
+The engine's data (chDB analytics, the processors' tables) lives and dies with the broker's: with
+the memory-only embedded broker every start gets a fresh `<state_dir>/run/` (the previous run's is
+moved to `<state_dir>/previous-run/`, an older one removed), so `stats` and `trace` never show
+events the broker no longer has; with `--broker kafka` it stays in the state dir beside the
+durable Kafka log, kept across restarts like the topics.
+
+Ctrl-C, SIGTERM, a failing child or a failing start stop everything: services first, then the
+broker, then one final line. Children are in their own process group (a terminal's Ctrl-C reaches
+only this process, which stops them in order) and die with this process even if it is killed.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +91,20 @@ class StackError(HookstreamError):
     """`hookstream up` cannot start or keep running; one line for the user."""
 
 
+RUN_DIR = "run"  # the embedded broker's run: the engine's data, fresh at every start
+PREVIOUS_RUN_DIR = "previous-run"  # the run before, kept until the next start
+
+
+def fresh_run_dir(state_dir: Path) -> Path:
+    """A new, empty `<state_dir>/run/`; the one there before becomes `previous-run/`."""
+    run, previous = state_dir / RUN_DIR, state_dir / PREVIOUS_RUN_DIR
+    if run.exists():
+        shutil.rmtree(previous, ignore_errors=True)
+        run.rename(previous)
+    run.mkdir(parents=True)
+    return run
+
+
 @dataclass
 class Stack:
     settings_env: Mapping[str, str]
@@ -99,6 +121,17 @@ class Stack:
             if spec.name == service:
                 return spec.port
         return port_of(service)
+
+    @property
+    def durable(self) -> bool:
+        """The broker keeps its log across restarts (the local Apache Kafka)."""
+        return isinstance(self.broker, ApacheKafka)
+
+    @property
+    def run_dir(self) -> Path:
+        """Where the services keep their data (HOOKSTREAM_STATE_DIR of the children): the state
+        dir beside a durable broker's log, else this run's own directory."""
+        return self.state_dir if self.durable else self.state_dir / RUN_DIR
 
     @property
     def broker_log(self) -> Path:
@@ -119,9 +152,9 @@ class Stack:
         env.setdefault("HOOKSTREAM_SINK_QUERY_URL", f"{base}:{self.port('sink')}")
         env.setdefault("HOOKSTREAM_OPS_SENDER_URL", f"{base}:{self.port('sender')}")
         env.setdefault("HOOKSTREAM_CONSOLE_SENDER_URL", f"{base}:{self.port('sender')}")
-        env.setdefault("HOOKSTREAM_STATE_DIR", str(self.state_dir))
-        # the analytics engine's data beside the broker's: kept or fresh together
-        env.setdefault("CLICKHOUSE_URL", f"chdb://{self.state_dir.resolve() / 'analytics'}")
+        # the engine's data beside the broker's: kept together, or fresh together
+        env["HOOKSTREAM_STATE_DIR"] = str(self.run_dir)
+        env.setdefault("CLICKHOUSE_URL", f"chdb://{self.run_dir.resolve() / 'analytics'}")
         return env
 
     def check_ports(self) -> None:
@@ -135,9 +168,21 @@ class Stack:
                 f"{self.host}: stop what listens there, or move every port with --port-offset N"
             )
 
+    def check_state_dir(self) -> None:
+        """No other live `hookstream up` on this state dir (its data would be moved under it)."""
+        other = stack_file.read(stack_file.path_in(self.state_dir))
+        if other is not None and other.pid != os.getpid() and stack_file.pid_alive(other.pid):
+            raise StackError(
+                f"another hookstream up (pid {other.pid}) runs on {self.state_dir}/: stop it, "
+                "or give this one its own HOOKSTREAM_STATE_DIR"
+            )
+
     def start(self) -> None:
         self.check_ports()
+        self.check_state_dir()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if not self.durable:
+            fresh_run_dir(self.state_dir)
         if isinstance(self.broker, EmbeddedBroker):
             self.broker.log_path = self.state_dir / "broker.log"
         self.broker.start()
@@ -170,6 +215,7 @@ class Stack:
             ports={spec.name: spec.port for spec in self.services},
             host=self.host,
             partitions=self.partitions,
+            data_dir=self.run_dir,
         )
 
     def _wait_listening(self, timeout_s: float = 120.0) -> None:
@@ -212,11 +258,17 @@ class Stack:
     def banner(self) -> str:
         if isinstance(self.broker, ApacheKafka):
             what = f"Apache Kafka, log in {self.broker.root}/"
+            data = f"analytics and processors state kept in {self.run_dir}/ with the log"
         else:
             what = "embedded broker, in memory"
+            data = (
+                f"analytics and processors state fresh in {self.run_dir}/, like the broker "
+                f"(the previous run's in {self.state_dir / PREVIOUS_RUN_DIR}/)"
+            )
         lines = [
             f"hookstream is up (broker {self.broker.bootstrap_servers}: {what}; "
-            f"{self.partitions} partitions, state in {self.state_dir}/)"
+            f"{self.partitions} partitions, state in {self.state_dir}/)",
+            f"  data: {data}",
         ]
         for spec in self.services:
             urls = " ".join(f"http://{self.host}:{spec.port}{path}" for path in spec.paths)
@@ -266,9 +318,9 @@ def run_stack(stack: Stack) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
     kept = (
-        f"its log is kept in {stack.broker.root}/"
+        f"its log and analytics are kept in {stack.state_dir}/"
         if isinstance(stack.broker, ApacheKafka)
-        else "the embedded broker's topics are gone"
+        else "the embedded broker's topics are gone; the next start begins fresh analytics too"
     )
     print(f"hookstream stopped ({kept}).", flush=True)
     return code

@@ -45,6 +45,9 @@ class StackFile:
     host: str = "127.0.0.1"
     partitions: int = 8
     started_at_ms: int = 0  # when the stack file was written (its services were listening)
+    # where the services keep the data that lives and dies with the broker's (the embedded
+    # broker: this run's `<state_dir>/run`); the CLI's HOOKSTREAM_STATE_DIR. None: state_dir
+    data_dir: Path | None = None
 
     def url(self, service: str, path: str = "") -> str | None:
         """`http://host:port<path>` of one of the stack's services, None if it has none."""
@@ -56,7 +59,7 @@ class StackFile:
         values = {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "KAFKA_ENABLE_IDEMPOTENCE": "true" if self.idempotence else "false",
-            "HOOKSTREAM_STATE_DIR": str(self.state_dir),
+            "HOOKSTREAM_STATE_DIR": str(self.data_dir or self.state_dir),
             "CLICKHOUSE_URL": self.clickhouse_url,
             "HOOKSTREAM_TOPIC_PREFIX": self.topic_prefix,
             "KAFKA_PARTITIONS": str(self.partitions),
@@ -79,6 +82,7 @@ class StackFile:
     def to_json(self) -> bytes:
         raw = asdict(self)
         raw["state_dir"] = str(self.state_dir)
+        raw["data_dir"] = str(self.data_dir) if self.data_dir is not None else None
         raw["pages_file"] = str(self.pages_file) if self.pages_file is not None else None
         raw["ports"] = dict(self.ports)
         return orjson.dumps({"version": VERSION, **raw}, option=orjson.OPT_INDENT_2)
@@ -93,6 +97,7 @@ class StackFile:
             raise ValueError(f"unknown broker kind {broker!r}")
         ports = raw.get("ports") or {}
         pages = raw.get("pages_file")
+        kept_in = raw.get("data_dir")
         return cls(
             bootstrap_servers=str(raw["bootstrap_servers"]),
             broker=broker,
@@ -106,6 +111,7 @@ class StackFile:
             host=str(raw.get("host", "127.0.0.1")),
             partitions=int(raw.get("partitions", 8)),
             started_at_ms=int(raw.get("started_at_ms", 0)),
+            data_dir=Path(str(kept_in)) if kept_in else None,
         )
 
 
@@ -135,6 +141,7 @@ def write(
     host: str = "127.0.0.1",
     partitions: int = 8,
     started_at_ms: int | None = None,
+    data_dir: Path | None = None,
 ) -> StackFile:
     """Write `<state_dir>/stack.json` atomically (paths made absolute); pid defaults to ours."""
     state_dir = Path(state_dir)
@@ -152,6 +159,7 @@ def write(
         host=host,
         partitions=partitions,
         started_at_ms=int(time.time() * 1000) if started_at_ms is None else started_at_ms,
+        data_dir=Path(data_dir).resolve() if data_dir is not None else None,
     )
     target = path_in(state_dir)
     temporary = target.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")

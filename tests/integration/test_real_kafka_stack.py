@@ -20,6 +20,7 @@ from hookstream.runtime.settings import KafkaSettings
 from ingress.signature import sign
 from tests.support.brokers import local_kafka_unavailable_reason
 from tests.support.meta_samples import one_message_body
+from tests.support.stack_rig import send_message, sink_stack, traced, wait_stored
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -82,5 +83,33 @@ def test_a_restarted_kafka_stack_keeps_its_topics(tmp_path: Path) -> None:
         assert second.broker.cluster_id == first.broker.cluster_id
         assert _post(port, "m-durable-2") == 200
         assert asyncio.run(_records_on_inbound(second.broker.bootstrap_servers, 2)) == 2
+    finally:
+        second.stop()
+
+
+def test_a_restarted_kafka_stack_keeps_its_analytics_with_its_log(tmp_path: Path) -> None:
+    """The durable Kafka keeps its topics, and the engine's data stays with them: stats and
+    trace after a restart still show the previous run's events."""
+    reason = local_kafka_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+
+    def kafka() -> ApacheKafka:
+        return ApacheKafka(tmp_path / "kafka", ports=(free_port(),))
+
+    first = sink_stack(tmp_path, kafka())
+    first.start()
+    try:
+        before = send_message(first, 0)
+        assert wait_stored(tmp_path, 1)["events"] == 1
+    finally:
+        first.stop()
+    second = sink_stack(tmp_path, kafka())
+    second.start()
+    try:
+        assert not (tmp_path / "previous-run").exists()
+        after = send_message(second, 1)
+        assert wait_stored(tmp_path, 2)["events"] == 2  # both runs' messages
+        assert traced(tmp_path, before) and traced(tmp_path, after)
     finally:
         second.stop()

@@ -18,6 +18,7 @@ from hookstream.embedded.processes import free_port, port_open
 from hookstream.embedded.stack import DEV_DEFAULTS, ServiceSpec, Stack, StackError
 from ingress.signature import sign
 from tests.support.meta_samples import one_message_body
+from tests.support.stack_rig import send_message, sink_stack, traced, wait_stored
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.embedded_default]
 
@@ -177,7 +178,10 @@ def test_up_then_ctrl_c_stops_services_then_broker_with_one_final_line(tmp_path:
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, err
     tail = out.strip().splitlines()
-    assert tail[-1] == "hookstream stopped (the embedded broker's topics are gone).", out
+    assert tail[-1] == (
+        "hookstream stopped (the embedded broker's topics are gone; "
+        "the next start begins fresh analytics too)."
+    ), out
     assert len(tail) == 2, out  # "stopping: ..." and the final line, no service output
     assert err.strip() == "", err
     assert wait_dead(children) == []
@@ -199,3 +203,27 @@ def test_children_die_when_the_stack_process_is_killed(tmp_path: Path) -> None:
         proc.wait()
         proc.stdout.close()  # type: ignore[union-attr]
     assert wait_dead(pids) == [], "orphans left behind after SIGKILL of the stack"
+
+
+def test_a_restarted_embedded_stack_starts_its_analytics_fresh_too(tmp_path: Path) -> None:
+    """The embedded broker forgets every topic on restart, so the engine's data goes with it:
+    stats and trace after a restart show only what the new run saw."""
+    first = sink_stack(tmp_path)
+    first.start()
+    try:
+        before = send_message(first, 0)
+        assert wait_stored(tmp_path, 1)["events"] == 1
+        assert traced(tmp_path, before)
+    finally:
+        first.stop()
+    second = sink_stack(tmp_path)
+    second.start()
+    try:
+        assert (tmp_path / "previous-run" / "analytics").is_dir()  # moved aside, not reused
+        after = send_message(second, 1)
+        assert after != before
+        assert wait_stored(tmp_path, 1)["events"] == 1  # this run's message only
+        assert traced(tmp_path, after)
+        assert not traced(tmp_path, before)
+    finally:
+        second.stop()

@@ -87,3 +87,20 @@ def test_found_from_a_subdirectory(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(deeper)
     found = stack_file.find({})
     assert found is not None and found.state_dir == tmp_path / ".hookstream"
+
+
+def test_the_data_dir_is_the_tools_state_dir(tmp_path: Path) -> None:
+    """Beside the embedded broker the tools keep their state (replay plans, runners) in the
+    run's directory, which dies with the broker's topics."""
+    written = stack_file.write(
+        tmp_path,
+        bootstrap_servers="127.0.0.1:19092",
+        broker="embedded",
+        idempotence=False,
+        clickhouse_url=f"chdb://{tmp_path}/run/analytics",
+        data_dir=tmp_path / "run",
+    )
+    found = stack_file.find({"HOOKSTREAM_STATE_DIR": str(tmp_path)})
+    assert found == written and found.data_dir == tmp_path / "run"
+    assert found.env()["HOOKSTREAM_STATE_DIR"] == str(tmp_path / "run")
+    assert write_demo(tmp_path).env()["HOOKSTREAM_STATE_DIR"] == str(tmp_path)
