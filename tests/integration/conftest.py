@@ -1,18 +1,19 @@
 """Fixtures of the integration tests.
 
 A chDB path per test module (one process hosts one chDB path at a time, so every client of a
-module is closed at the module's end).
+module is closed at the module's end); a headless chromium for the page tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
 from hookstream.runtime.clickhouse import connect, parse_clickhouse_url
 from schemas.clickhouse import apply_migrations
+from tests.support.browser import chromium
 
 
 @pytest.fixture(scope="module")
@@ -28,3 +29,10 @@ def ch(chdb_url: str) -> Iterator[Client]:
     apply_migrations(client, target.database, 3650)
     yield client
     client.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    """Debian's chromium, headless (tests/support/browser.py); skips without it."""
+    async with chromium() as launched:
+        yield launched
