@@ -38,7 +38,9 @@ and a start that reads every key ever written. Two decisions bound it
   in it), whatever the number of entries; a lookup asks each generation, newest first, the
   bloom filters answering the misses (almost every lookup is a miss: a new command). Keys are
   stored compactly (the 12 bytes of a `cmd_<24 hex>` id, plus the part), the value is the
-  status. The offsets the copy reflects are written in the same atomic batch as its entries, so
+  status (empty for "delivered"). An instance's own record is held in a dict until the tail
+  reads it back from the topic and stores it, so each entry is written once. The offsets the
+  copy reflects are written in the same atomic batch as its entries, so
   a restarted instance reads only the topic's tail: any slot is a valid prefix of the one shared
   topic, so an instance takes the first slot no other process holds (RocksDB's lock). A slot
   ahead of the topic's end (a recreated topic) is emptied first. (A stale copy could only hold

@@ -68,7 +68,12 @@ class Sender:
         self._producer = new_producer(kafka)
         await self._producer.start()
         client = GraphClient(sender, self._transport, page_routes(self.pages, self.settings))
-        self.ledger = Ledger(kafka, self._producer, state_dir=self.settings.state_dir)
+        self.ledger = Ledger(
+            kafka,
+            self._producer,
+            state_dir=self.settings.state_dir,
+            horizon_s=sender.ledger_horizon_s,
+        )
         try:
             await self.ledger.start()
             self.metrics.ledger_size.set_function(lambda: len(self.ledger or ()))

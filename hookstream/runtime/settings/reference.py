@@ -140,6 +140,10 @@ MEANINGS: dict[str, str] = {
     "HOOKSTREAM_SENDER_MAX_IN_FLIGHT": "commands read but not yet finished, at most",
     "HOOKSTREAM_SENDER_CONSUMER_GROUP": "the sender's consumer group",
     "HOOKSTREAM_SENDER_SESSION_TIMEOUT_S": "the sender's consumer session timeout",
+    "HOOKSTREAM_SENDER_LEDGER_HORIZON_S": "how long the sender's ledger remembers a delivered "
+    "command, so it is never sent twice (default 30 days); keep it at least the longest "
+    "retention of `inbound`, `outbound` and `dlq`, and the `sender-ledger` topic's "
+    "`retention.ms` at least as long",
     "HOOKSTREAM_SENDER_SANDBOX_TOKENS": "sandbox only: tokens it accepts besides the pages file's "
     "(`token` or `page_id:token`)",
     "HOOKSTREAM_SENDER_SANDBOX_FAULTS": "sandbox only: error injection rules (JSON list)",

@@ -85,6 +85,9 @@ class SenderSettings:
     # empty: "<topic prefix>sender", so two pipelines never share it
     consumer_group: str = setting("", old=("HOOKSTREAM_SENDER_GROUP",))
     session_timeout_s: float = 10.0
+    # How long the ledger keeps a delivered command (senders/ledger.py): at least the longest
+    # retention of inbound, outbound and dlq (a command comes back through any of them)
+    ledger_horizon_s: float = 30 * 86_400.0
     # The Send API sandbox (`hookstream sandbox`): extra tokens ("token" or "page_id:token")
     # besides those of the pages file, and error injection rules (JSON, see hookstream/sandbox).
     sandbox_tokens: tuple[str, ...] = setting((), old=("HOOKSTREAM_SANDBOX_TOKENS",))
