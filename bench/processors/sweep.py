@@ -13,7 +13,6 @@ time fields alone (now), interleaved on the same payloads; and the memory store'
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -25,6 +24,7 @@ from typing import Any
 
 import rocksdict
 
+from bench.output import emit
 from processors.expiry import SWEEP_KEYS, Sweeper, expired_payload, is_expired
 from processors.state import ConversationState, decode_state
 from processors.table_store import ROCKSDB_OPTIONS, Entry, LocalStore, RocksStore
@@ -144,11 +144,7 @@ def main() -> None:
             "rocksdb_now": rocks_case(data),
         }
     results["load_average_end"] = os.getloadavg()
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    emit(results, args.json)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from bench.output import emit
 from schemas.commands import command_id_for
 from senders.ledger import HORIZON_S, MemoryBook, RocksBook, Spans, encode_key, part_key
 
@@ -150,11 +151,7 @@ def main() -> None:
         "old_dict": bench_dict(ids, miss),
     }
     results["load_average_end"] = os.getloadavg()
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    emit(results, args.json)
 
 
 if __name__ == "__main__":

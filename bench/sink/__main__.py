@@ -24,6 +24,7 @@ import contextlib
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -141,7 +142,7 @@ def sink_path(
         stop = asyncio.Event()
         consumer = MemoryConsumer(records, stop)
         started = time.perf_counter()
-        await sink.consume(consumer, stop)  # type: ignore[arg-type]
+        await sink.consume(consumer, stop)
         return time.perf_counter() - started
 
     return asyncio.run(go())
@@ -256,7 +257,11 @@ def side_by_side(path: Path, n: int, rounds: int) -> dict[str, Any]:
     in a rotating order, each starting on a quiet engine. Best round per path, and the median
     of the per-round sink/bare ratios."""
     client, checker = (connect(parse_clickhouse_url(f"chdb://{path}")) for _ in range(2))
-    run = {"insert": insert_only, "bare": bare_loader, "sink": partial(sink_path, checker=checker)}
+    run: dict[str, Callable[[Client, str, list[tuple[bytes, bytes]]], float]] = {
+        "insert": insert_only,
+        "bare": bare_loader,
+        "sink": partial(sink_path, checker=checker),
+    }
     times: dict[str, list[float]] = {name: [] for name in PATHS}
     try:
         for r in range(rounds):

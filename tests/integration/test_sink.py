@@ -19,10 +19,11 @@ from schemas.clickhouse import TABLE_COLUMNS, apply_migrations, load_migrations
 from schemas.dlq import decode_dead_letter
 from sinks.batch import Batch
 from sinks.decode import add_record
+from sinks.errors import WriteFailed
 from sinks.retry import Backoff
 from sinks.rows import row_for
 from sinks.service import AnalyticsSink
-from sinks.writer import ClickHouseWriter, ledger_key
+from sinks.writer import ClickHouseWriter, Fresh, ledger_key
 from tests.support.kafka import read_topic
 from tests.support.sink_rig import (
     BASE_MS,
@@ -468,3 +469,39 @@ async def test_refusing_clickhouse_keeps_the_batch_uncommitted_and_retries(
     finally:
         if scalar(ch, "EXISTS TABLE hookstream.replies_away"):
             ch.command("RENAME TABLE hookstream.replies_away TO hookstream.replies")
+
+
+def test_fresh_records_are_checked_in_the_ledger_and_suspect_ones_in_the_tables_too(
+    ch: Client,
+) -> None:
+    """`Fresh`: a fact produced twice upstream (a second record, past the partition's end at
+    assignment) is found in the ledger; a fact stored without its ledger entry (an insert cut
+    off by a kill) is found by a suspect record (re-read from before that end), as without
+    `Fresh`, and a failed write here makes its records suspect."""
+    facts = [message(i, "p-fresh") for i in range(4)]
+    first = Batch()
+    for offset, fact in enumerate(facts[:2]):
+        first.add_row(row_for(fact), Source("fresh.analytics", 0, offset, None, None), 0.0)
+    assert ClickHouseWriter(ch, "hookstream").write(first).inserted == 2
+    cut = [row_for(f).values for f in facts[2:]]  # stored, their ledger entries cut off
+    ch.insert("hookstream.messages", cut, column_names=list(TABLE_COLUMNS["messages"]))
+    listed = ", ".join(f"'{ledger_key('p-fresh', v[0])}'" for v in cut)
+    ch.command(f"DELETE FROM hookstream.stored_facts WHERE key IN ({listed})")  # noqa: S608
+    fresh = Fresh()
+    fresh.assigned({("fresh.analytics", 0): 10})
+    writer = ClickHouseWriter(ch, "hookstream", fresh=fresh)
+    again = Batch()  # the first two again (upstream duplicates, fresh), the cut two re-read
+    for offset, fact in [(10, facts[0]), (11, facts[1]), (2, facts[2]), (3, facts[3])]:
+        again.add_row(row_for(fact), Source("fresh.analytics", 0, offset, None, None), 0.0)
+    assert writer.check(again).stored["messages"] == {f.fact_id for f in facts}
+    result = writer.write(again)
+    assert (result.inserted, result.skipped_existing) == (0, 4)
+    assert counts(ch, "p-fresh")["messages_rows"] == 4
+
+    failing = ClickHouseWriter(ch, "no_such_database", fresh=fresh)
+    later = Batch()
+    later.add_row(row_for(message(9, "p-fresh")), Source("fresh.analytics", 0, 20, None, None), 0.0)
+    with pytest.raises(WriteFailed):
+        failing.write(later)
+    assert fresh.suspect(Source("fresh.analytics", 0, 20, None, None))
+    assert not fresh.suspect(Source("fresh.analytics", 0, 21, None, None))
