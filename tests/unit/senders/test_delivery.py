@@ -319,4 +319,3 @@ async def test_a_kafka_failure_still_stops_the_worker() -> None:
     r.deliverer.emit = broken
     with pytest.raises(KafkaTimeoutError):
         await r.deliverer.deliver(source(command().encode()))
-
