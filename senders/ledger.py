@@ -34,9 +34,10 @@ and a start that reads every key ever written. Two decisions bound it
   database under `HOOKSTREAM_STATE_DIR/sender-ledger/<topic>/slot-<n>`, one column family per
   generation (H/8 of time each, named by the span it covers). Expiry drops the oldest column
   family, a constant-time operation that needs no tombstone per key and no compaction to take
-  effect. Memory is the bounded memtables and one shared block cache (index and filter blocks
-  in it), whatever the number of entries; a lookup asks each generation, newest first, the
-  bloom filters answering the misses (almost every lookup is a miss: a new command). Keys are
+  effect. Memory is the bounded memtables (16 MiB) and one shared block cache (64 MiB, index
+  and filter blocks in it, partitioned), whatever the number of entries; a lookup asks each
+  generation, newest first, the bloom filters answering the misses (almost every lookup is a
+  miss: a new command). Keys are
   stored compactly (the 12 bytes of a `cmd_<24 hex>` id, plus the part), the value is the
   status (empty for "delivered"). An instance's own record is held in a dict until the tail
   reads it back from the topic and stores it, so each entry is written once. The offsets the
@@ -221,11 +222,19 @@ def _rocks_options(cache: Any, buffers: Any) -> Any:
     options.set_max_total_wal_size(32 * 1024 * 1024)
     options.set_keep_log_file_num(2)
     options.set_compression_type(rocksdict.DBCompressionType.lz4())
+    # Index and filter blocks in the block cache, so memory does not grow with the entries; in
+    # 4 KiB partitions (a whole file's filter block outgrows a cache shard and is read from disk
+    # at every lookup: 2-5k lookups/s at 1M entries, measured), the top level pinned.
     table = rocksdict.BlockBasedOptions()
     table.set_block_cache(cache)
     table.set_bloom_filter(10, False)
     table.set_cache_index_and_filter_blocks(True)
     table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    table.set_partition_filters(True)
+    table.set_index_type(rocksdict.BlockBasedIndexType.two_level_index_search())
+    table.set_metadata_block_size(4096)
+    table.set_pin_top_level_index_and_filter(True)
+    table.set_format_version(5)
     options.set_block_based_table_factory(table)
     return options
 
@@ -235,9 +244,9 @@ class RocksBook:
 
     def __init__(self, path: Path, spans: Spans) -> None:
         self.path, self.spans = path, spans
-        # 16 MiB of memtables in all and a 16 MiB block cache holding index and filter blocks:
+        # 16 MiB of memtables in all and a 64 MiB block cache holding index and filter blocks:
         # the memory of the copy, however many entries it holds.
-        cache = rocksdict.Cache(16 * 1024 * 1024)
+        cache = rocksdict.Cache(64 * 1024 * 1024)
         buffers = rocksdict.WriteBufferManager(16 * 1024 * 1024, False)
         self._options = _rocks_options(cache, buffers)
         families = {}
