@@ -172,10 +172,9 @@ def _error(row: Row) -> str:
     code = int(row.get("error_code") or 0)
     if not code:
         return ""
-    message = str(row.get("error_message") or "")[:120]
-    return f" (Meta error {code}/{row.get('error_subcode') or 0}" + (
-        f": {message})" if message else ")"
-    )
+    label = f"Meta error {code}/{row.get('error_subcode') or 0}"
+    message = str(row.get("error_message") or "").removeprefix(label).lstrip(": ")[:120]
+    return f" ({label}" + (f": {message})" if message else ")")
 
 
 def _duplicates(facts: Mapping[str, Any]) -> list[str]:
@@ -183,9 +182,13 @@ def _duplicates(facts: Mapping[str, Any]) -> list[str]:
     for row in facts.get("duplicates", []):
         copies.setdefault(str(row["event_id"]), []).append(int(row["ts_ms"]))
     return [
-        f"{event_id}: Meta sent it {len(times) + 1} times; the {len(times)} later "
-        f"cop{'y' if len(times) == 1 else 'ies'} (last at {_clock(max(times))}) dropped as "
-        "duplicates: one reply at most"
+        f"{event_id}: Meta sent it {len(times) + 1} times; "
+        + (
+            f"the later copy (at {_clock(times[0])}) was dropped as a duplicate"
+            if len(times) == 1
+            else f"the {len(times)} later copies (last at {_clock(max(times))}) were dropped "
+            "as duplicates"
+        )
         for event_id, times in sorted(copies.items())
     ]
 

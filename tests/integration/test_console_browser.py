@@ -89,18 +89,25 @@ async def test_a_message_traced_and_its_dead_letter_redriven_in_a_browser(
             headers = {"x-hub-signature-256": sign(body, TEST_SECRET),
                        "content-type": "application/json"}  # fmt: skip
             async with httpx.AsyncClient() as client:
-                answer = await client.post(f"{ingress_url}/webhook", content=body, headers=headers)
-            assert answer.status_code == 200
+                for _ in range(2):  # Meta sends it, then again (a redelivery, dropped)
+                    answer = await client.post(
+                        f"{ingress_url}/webhook", content=body, headers=headers
+                    )
+                    assert answer.status_code == 200
             dead_sql = "SELECT count() FROM hookstream.dead_letters"
             await poll(lambda: scalar(ch, dead_sql) >= 1, 120, "the reply dead-lettered")
+            dups = "SELECT count() FROM hookstream.duplicates"
+            await poll(lambda: scalar(ch, dups) == 1, 60, "the redelivery recorded")
             await set_faults(sandbox_url, [])
             page = await browser.new_page()  # type: ignore[attr-defined]
 
             await page.goto(f"{console_url}/search?q={MID}")
             timeline = await page.inner_text("#timeline")
-            for step in ("received", "processed", "planned", "delivery", "dead_letter"):
+            steps = ("received", "redelivered", "processed", "planned", "delivery", "dead_letter")
+            for step in steps:
                 assert step in timeline, timeline
             assert "Meta error 100/2018001" in timeline
+            assert "dropped as a duplicate" in timeline
             await page.screenshot(path=str(shots / "trace-before-redrive.png"), full_page=True)
 
             await sources.refresh_lag()  # what the console's background task does

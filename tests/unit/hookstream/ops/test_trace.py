@@ -167,6 +167,10 @@ def test_redeliveries_are_steps_and_a_note() -> None:
     assert "request req9, hs.inbound partition 0 offset 9" in steps[1].detail
     [note] = no_reply_reasons(story)
     assert note.startswith("message:m1: Meta sent it 3 times; the 2 later copies (last at ")
+    assert note.endswith(") were dropped as duplicates")
+    [one] = no_reply_reasons(facts(duplicates=[dup(4, T0 + 500)]))
+    assert one.startswith("message:m1: Meta sent it 2 times; the later copy (at ")
+    assert one.endswith(") was dropped as a duplicate")
     text = render_timeline(story)
     assert "redelivered" in text and "dropped as a duplicate" in text
     assert as_json(story)["facts"]["duplicates"][0]["source_offset"] == 9
@@ -182,7 +186,14 @@ def test_redeliveries_are_steps_and_a_note() -> None:
             "still being retried (1 failed attempt(s)) (Meta error 2/0)",
         ),
         (
-            [DELIVERED | {"status": "dead_lettered", "error_code": 190, "error_message": "bad"}],
+            [
+                DELIVERED
+                | {
+                    "status": "dead_lettered",
+                    "error_code": 190,
+                    "error_message": "Meta error 190/0: bad",
+                }
+            ],
             "dead-lettered (Meta error 190/0: bad)",
         ),
         ([DELIVERED | {"status": "held", "error_code": 368}], "held: its page is stopped"),
