@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -60,6 +60,13 @@ async def describe_groups(admin: AIOKafkaAdminClient, groups: Sequence[str]) -> 
     return infos
 
 
+async def _closed(closing: Awaitable[object], failures: list[BaseException]) -> None:
+    try:
+        await closing
+    except Exception as exc:  # noqa: BLE001 - the other clients are closed first
+        failures.append(exc)
+
+
 @dataclass
 class LagCollector:
     settings: KafkaSettings
@@ -71,10 +78,16 @@ class LagCollector:
     _stamps: dict[tuple[TopicPartition, int], int] = field(default_factory=dict)
 
     async def start(self) -> None:
-        self._admin = new_admin(self.settings)
-        await self._admin.start()
-        self._reader = new_consumer(self.settings, group_id=None, enable_auto_commit=False)
-        await self._reader.start()
+        """Start the clients; if one cannot start, every client is closed again before the
+        error goes on (a caller whose start failed has nothing to close)."""
+        try:
+            self._admin = new_admin(self.settings)
+            await self._admin.start()
+            self._reader = new_consumer(self.settings, group_id=None, enable_auto_commit=False)
+            await self._reader.start()
+        except BaseException:
+            await self.close()
+            raise
 
     @property
     def admin(self) -> AIOKafkaAdminClient:
@@ -89,13 +102,24 @@ class LagCollector:
         return self._reader
 
     async def close(self) -> None:
-        clients = [*self._group_clients.values(), self._reader]
-        for client in clients:
-            if client is not None:
-                await client.stop()
-        if self._admin is not None:
-            await self._admin.close()
+        """Close every client, each even if another one's close fails (the first error is
+        raised afterwards)."""
+        consumers = [*self._group_clients.values(), self._reader]
         self._group_clients.clear()
+        self._reader = None
+        admin, self._admin = self._admin, None
+        failures: list[BaseException] = []
+        # one step for the consumers' own tasks first: aiokafka 0.14's stop() of a group-less
+        # consumer whose coordinator task never ran raises that task's CancelledError half-way,
+        # before it closes its fetcher and connections
+        await asyncio.sleep(0)
+        for client in consumers:
+            if client is not None:
+                await _closed(client.stop(), failures)
+        if admin is not None:
+            await _closed(admin.close(), failures)
+        if failures:
+            raise failures[0]
 
     async def partitions(self) -> list[TopicPartition]:
         wanted = set(pipeline_topic_names(self.settings, self.topics))
@@ -110,8 +134,8 @@ class LagCollector:
         client = self._group_clients.get(group)
         if client is None:
             client = new_consumer(self.settings, group_id=group, enable_auto_commit=False)
+            self._group_clients[group] = client  # closed by close() even if start() fails
             await client.start()
-            self._group_clients[group] = client
         return client
 
     async def commits(self, group: str, tps: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
