@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from hookstream.runtime.consumer import BoundedConsumer, Consumed
+from hookstream.runtime.consumer import BoundedConsumer, Consumed, Taken
 from hookstream.runtime.logging import get_logger
 
 log = get_logger("sender.worker")
@@ -30,20 +30,20 @@ class Lanes:
     def __init__(self, deliver: Deliver, slots: int, consumer: BoundedConsumer) -> None:
         self._deliver = deliver
         self._consumer = consumer
-        self._queues: dict[bytes | None, deque[Consumed]] = {}
+        self._queues: dict[bytes | None, deque[tuple[Taken, Consumed]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(slots)
         self.open = 0
         self.failure: BaseException | None = None
 
-    async def add(self, record: Consumed) -> None:
+    async def add(self, taken: Taken, record: Consumed) -> None:
         await self._slots.acquire()
         self.open += 1
         queue = self._queues.get(record.key)
         if queue is not None:
-            queue.append(record)
+            queue.append((taken, record))
             return
-        self._queues[record.key] = deque([record])
+        self._queues[record.key] = deque([(taken, record)])
         task = asyncio.create_task(self._run(record.key), name="sender-lane")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -52,7 +52,7 @@ class Lanes:
         queue = self._queues[key]
         try:
             while queue:
-                await self._one(queue[0])
+                await self._one(*queue[0])
                 queue.popleft()
         except BaseException as exc:  # the worker stops on it (fatal: ledger/Kafka failure)
             if not isinstance(exc, asyncio.CancelledError):
@@ -61,15 +61,15 @@ class Lanes:
         finally:
             self._queues.pop(key, None)
 
-    async def _one(self, record: Consumed) -> None:
+    async def _one(self, taken: Taken, record: Consumed) -> None:
         consumer = self._consumer
 
         def abandoned() -> bool:  # its partition was revoked: the next owner has it
-            return not consumer.current(record)
+            return not consumer.current(taken)
 
         try:
             if not abandoned() and await self._deliver(record, abandoned):
-                consumer.done(record)
+                consumer.done(taken, record)
         finally:
             self.open -= 1
             self._slots.release()
@@ -99,10 +99,9 @@ class SenderLoop:
         while not stop.is_set():
             if self.lanes.failure is not None:
                 raise self.lanes.failure
-            batch = await self.consumer.poll(timeout_ms=100, max_records=1000)
-            for records in batch.values():
-                for record in records:
-                    await self.lanes.add(record)
+            for taken in await self.consumer.poll(timeout_ms=100, max_records=1000):
+                for record in taken.records:
+                    await self.lanes.add(taken, record)
             if time.monotonic() - self._last_commit >= self._commit_interval_s:
                 await self.consumer.commit()
                 self._last_commit = time.monotonic()

@@ -1,10 +1,10 @@
 """Pure batching: which rows go into ClickHouse together, when, and which records that commits.
 
 A batch flushes when it holds `max_rows` rows or its oldest record is `max_age_s` old, whichever
-comes first. It keeps the records it covers (marked done on the shared consumer loop once
-ClickHouse accepted the batch, which then commits past them) and, per topic-partition, the
-offset range they span: part of the insert deduplication token, so a retried insert of the same
-rows is recognised by ClickHouse.
+comes first. It keeps what it took from each poll (marked done on the shared consumer loop once
+ClickHouse accepted the batch, which then commits past it) and, per topic-partition, the offset
+range it covers: part of the insert deduplication token, so a retried insert of the same rows
+is recognised by ClickHouse.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from hookstream.runtime.consumer import Consumed
+from hookstream.runtime.consumer import Consumed, Taken
 from sinks.rows import Row, Values
 
 
@@ -55,7 +55,7 @@ class Batch:
     ranges: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)  # fact ids in the batch
     records: int = 0
-    taken: list[Consumed] = field(default_factory=list)  # every record covered, to mark done
+    taken: list[Taken] = field(default_factory=list)  # what it covers of each poll, to mark done
 
     def __len__(self) -> int:
         return self.records
@@ -90,13 +90,11 @@ class Batch:
 
     def add_row(self, row: Row, source: Consumed, now: float) -> None:
         self.cover(source.topic, source.partition, source.offset, source.offset, 1, now)
-        self.taken.append(source)
         self.put(row.table, row.values, source)
 
     def add_malformed(self, item: Malformed, now: float) -> None:
         source = item.source
         self.cover(source.topic, source.partition, source.offset, source.offset, 1, now)
-        self.taken.append(source)
         self.malformed.append(item)
 
     def rows(self) -> int:

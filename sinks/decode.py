@@ -116,7 +116,6 @@ def add_records(batch: Batch, records: Sequence[Consumed], now: float) -> None:
         return
     first, last = records[0], records[-1]
     batch.cover(first.topic, first.partition, first.offset, last.offset, len(records), now)
-    batch.taken.extend(records)
     put = batch.put
     for record in records:
         try:

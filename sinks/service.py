@@ -209,8 +209,9 @@ class AnalyticsSink:
             max_records=max(self.policy.max_rows - len(self.batch), 1),
         )
         now = time.monotonic()
-        for records in polled.values():
-            add_records(self.batch, records, now)
+        for taken in polled:
+            add_records(self.batch, taken.records, now)
+            self.batch.taken.append(taken)
 
     async def _precheck(self, batch: Batch) -> Prechecked | None:
         """Which of the batch's facts ClickHouse has, asked ahead of the write; None if that
@@ -257,7 +258,8 @@ class AnalyticsSink:
                     return False
         self._written = batch.seen.difference(r.values[0] for r in result.rejected)
         self.metrics.observe(result, time.monotonic() - started)
-        loop.done_all(batch.taken)
+        for taken in batch.taken:
+            loop.done_all(taken)
         await loop.commit()
         return True
 

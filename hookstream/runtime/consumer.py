@@ -3,9 +3,10 @@ bound, one commit position that never passes a record whose effects are not dura
 
     loop = BoundedConsumer(consumer, gate, on_beyond=metric.inc, log=log)
     consumer.subscribe([topic], listener=loop.listener())
-    for tp, records in (await loop.poll(timeout_ms=100, max_records=1000)).items():
-        ...                      # effects of each record (in any order across records)
-        loop.done(record)        # once its effects are durable
+    for taken in await loop.poll(timeout_ms=100, max_records=1000):  # one per partition
+        for record in taken.records:
+            ...                  # its effects (in any order across records)
+            loop.done(taken, record)  # once they are durable (or loop.done_all(taken))
     await loop.commit()          # each partition up to its first record not done
 
 Pure core: `Consumed` (the record as a service sees it; its trace context and redrive time are
@@ -19,8 +20,9 @@ on `BoundedConsumer`. The processors run on faust, which owns its consumer: each
 `Consumed` (`consumed`) and goes through the same `admit`; faust's manual ack (`stream.noack()`,
 acked once the batch's outputs are acknowledged by the broker) is their commit after effects.
 
-A rebalance commits what is done, then forgets the revoked partitions: a record polled before is
-no longer `current` and its late `done` is ignored (the next owner re-reads it).
+A rebalance commits what is done, then forgets the revoked partitions: what was taken from them
+before is no longer `current` and its late `done` is ignored (the next owner re-reads it).
+Bookkeeping is per partition and poll (`Taken`), not per record: the sink takes 100,000s a second.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -135,6 +138,27 @@ class PartitionOffsets:
             done.discard(head)
             self.committable = head + 1
 
+    def finished_run(self, offsets: list[int]) -> None:
+        """Each of `offsets` (taken in this order) finished; at once when they are the oldest
+        records in flight (a batch written in order)."""
+        pending, count = self.pending, len(offsets)
+        if count and len(pending) >= count and pending[0] == offsets[0]:
+            if pending[count - 1] == offsets[-1]:  # exactly the head: offsets only increase
+                self.pending = deque(islice(pending, count, None))
+                self.committable = offsets[-1] + 1
+                if self.done:  # some of them finished on their own before
+                    self.done.difference_update(offsets)
+                self.finished_run([])  # those done before, now at the head
+                return
+        for offset in offsets:
+            self.finished(offset)
+        if not count:
+            done = self.done
+            while done and self.pending and self.pending[0] in done:
+                head = self.pending.popleft()
+                done.discard(head)
+                self.committable = head + 1
+
     @property
     def in_flight(self) -> int:
         return len(self.pending)
@@ -168,8 +192,14 @@ class OffsetBook:
         self.committed.pop(tp, None)
 
 
-Key = tuple[str, int, int]  # topic, partition, offset
-Taken = tuple[Consumed, PartitionOffsets]  # a record handed out, and its partition's book
+@dataclass(frozen=True, slots=True, eq=False)
+class Taken:
+    """The admitted records of one partition from one poll, in offset order, and the book of
+    its partition they were taken into (a revoked partition's book is forgotten)."""
+
+    tp: TopicPartition
+    records: list[Consumed]
+    offsets: PartitionOffsets = field(repr=False)
 
 
 class BoundedConsumer:
@@ -186,7 +216,6 @@ class BoundedConsumer:
         self.consumer = consumer
         self.gate = gate or StopGate({})
         self.book = OffsetBook()
-        self._open: dict[Key, Taken] = {}  # not done yet, of partitions still assigned
         self._on_beyond = on_beyond
         self._on_assigned = on_assigned
         self._log = log or logging.getLogger("hookstream.consumer")
@@ -196,52 +225,46 @@ class BoundedConsumer:
 
     @property
     def open(self) -> int:
-        """Records taken and not done yet."""
-        return len(self._open)
+        """Records taken and not done yet, of the partitions still assigned."""
+        return sum(offsets.in_flight for offsets in self.book.partitions.values())
 
-    async def poll(
-        self, timeout_ms: int, max_records: int | None = None
-    ) -> dict[TopicPartition, list[Consumed]]:
-        """The admitted records of one fetch, per partition in offset order; each is open until
-        `done`. Records past the bound are done at once and counted."""
+    async def poll(self, timeout_ms: int, max_records: int | None = None) -> list[Taken]:
+        """The admitted records of one fetch, per partition; each holds its partition's commit
+        position back until `done`. Records past the bound are done at once and counted."""
         fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        now, admitted, beyond, opened = time.monotonic(), {}, 0, self._open
+        now, taken, beyond = time.monotonic(), [], 0
         for tp, records in fetched.items():
             offsets = self.book.get(tp)
-            kept, past = admit(self.gate, [consumed(r, now) for r in records])
-            for record in kept:
-                offsets.started(record.offset)
-                opened[record.topic, record.partition, record.offset] = (record, offsets)
-            for record in past:
-                offsets.started(record.offset)
-                offsets.finished(record.offset)
-            beyond += len(past)
+            kept, past = admit(self.gate, _converted(records, now))
+            if not past:
+                offsets.pending.extend([record.offset for record in kept])
+            else:  # in offset order: a skipped record waits behind the ones before it
+                for record in sorted(kept + past, key=_offset):
+                    offsets.started(record.offset)
+                for record in past:
+                    offsets.finished(record.offset)
+                beyond += len(past)
             if kept:
-                admitted[tp] = kept
+                taken.append(Taken(tp, kept, offsets))
         if beyond:
             self._on_beyond(beyond)
-        return admitted
+        return taken
 
-    def current(self, record: Consumed) -> bool:
+    def current(self, taken: Taken) -> bool:
         """False once its partition was revoked (its effects may be skipped: the next owner
         re-reads it)."""
-        entry = self._open.get((record.topic, record.partition, record.offset))
-        return entry is not None and entry[0] is record
+        return self.book.partitions.get(taken.tp) is taken.offsets
 
-    def done(self, record: Consumed) -> None:
-        """Its effects are durable: it no longer holds its partition's commit position back."""
-        key = (record.topic, record.partition, record.offset)
-        entry = self._open.pop(key, None)
-        if entry is None:
-            return
-        if entry[0] is not record:  # a record of a revoked partition, read again since
-            self._open[key] = entry
-            return
-        entry[1].finished(record.offset)
+    def done(self, taken: Taken, record: Consumed) -> None:
+        """`record` (one of `taken`, once) is durable: it no longer holds its partition's commit
+        position back. Ignored once the partition was revoked."""
+        if self.current(taken):
+            taken.offsets.finished(record.offset)
 
-    def done_all(self, records: Iterable[Consumed]) -> None:
-        for record in records:
-            self.done(record)
+    def done_all(self, taken: Taken) -> None:
+        """Every record of `taken` is durable."""
+        if self.current(taken):
+            taken.offsets.finished_run([record.offset for record in taken.records])
 
     async def commit(self) -> None:
         """Commit every partition up to its first record not done; a failure (a rebalance in
@@ -257,11 +280,27 @@ class BoundedConsumer:
         self.book.mark_committed(offsets)
 
     def revoke(self, tps: Iterable[TopicPartition]) -> None:
-        gone = {(tp.topic, tp.partition) for tp in tps}
-        for tp in gone:
-            self.book.forget(TopicPartition(*tp))
-        for key in [key for key in self._open if key[:2] in gone]:
-            del self._open[key]
+        for tp in tps:
+            self.book.forget(tp)
+
+
+def _offset(record: Consumed) -> int:
+    return record.offset
+
+
+def _converted(records: list[Any], read_at: float) -> list[Consumed]:
+    """aiokafka's records (an int timestamp, a tuple of headers) as `Consumed`, inline: the
+    sink converts every record it reads; other record types through `consumed`."""
+    try:
+        return [
+            _tuple_new(
+                Consumed,
+                (r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, r.headers, read_at),
+            )
+            for r in records
+        ]
+    except AttributeError:
+        return [consumed(r, read_at) for r in records]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +20,7 @@ from hookstream.runtime.consumer import (
     Consumed,
     OffsetBook,
     PartitionOffsets,
+    Taken,
     admit,
     consumed,
 )
@@ -140,6 +142,39 @@ def test_the_book_never_commits_past_an_unfinished_offset(
     assert partition.committable == offsets[-1] + 1
 
 
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=12), st.randoms(use_true_random=False))
+def test_finishing_whole_runs_in_any_order_never_commits_past_an_unfinished_one(
+    sizes: list[int], rng: random.Random
+) -> None:
+    """Runs (one poll's records of a partition) finished whole, as the sink does, in any order;
+    some records of a poll past a replay's bound (done as they are taken, between the others),
+    some finished ahead on their own."""
+    partition, start, runs = PartitionOffsets(), 0, []
+    finished: set[int] = set()
+    for size in sizes:
+        offsets = list(range(start, start + size))
+        for offset in offsets:
+            partition.started(offset)
+        skipped = [o for o in offsets[1:] if rng.random() < 0.25]
+        for offset in skipped:
+            partition.finished(offset)
+        finished.update(skipped)
+        runs.append([o for o in offsets if o not in skipped])
+        start += size
+    for index in rng.sample(range(len(runs)), len(runs)):
+        run = runs[index]
+        if rng.random() < 0.3 and len(run) > 1:  # its last record ahead on its own
+            partition.finished(run[-1])
+            partition.finished_run(run[:-1])
+        else:
+            partition.finished_run(run)
+        finished.update(run)
+        unfinished = [o for o in range(start) if o not in finished]
+        expected = unfinished[0] if unfinished else start
+        assert partition.committable == (expected if expected else None)
+    assert partition.committable == start and partition.in_flight == 0
+
+
 def test_the_book_reports_only_what_changed_since_the_last_commit() -> None:
     book = OffsetBook()
     book.get("tp").started(0)
@@ -155,18 +190,24 @@ def test_the_book_reports_only_what_changed_since_the_last_commit() -> None:
 # --- the adapter ------------------------------------------------------------------------
 
 
+def by_partition(taken: list[Taken]) -> dict[TopicPartition, Taken]:
+    return {t.tp: t for t in taken}
+
+
 async def test_a_partition_commits_only_up_to_its_first_record_not_done() -> None:
     kafka = StandIn({TP0: [record(TP0, o) for o in range(3)], TP1: [record(TP1, 0)]})
     loop = BoundedConsumer(kafka)
-    polled = await loop.poll(timeout_ms=0)
-    assert [r.offset for r in polled[TP0]] == [0, 1, 2] and loop.open == 4
-    assert polled[TP0][0].timestamp_ms == 1_700_000_000_000 and polled[TP0][0].read_at > 0
-    loop.done(polled[TP0][1])
+    polled = by_partition(await loop.poll(timeout_ms=0))
+    first = polled[TP0].records
+    assert [r.offset for r in first] == [0, 1, 2] and loop.open == 4
+    assert first[0].timestamp_ms == 1_700_000_000_000 and first[0].read_at > 0
+    loop.done(polled[TP0], first[1])
     await loop.commit()
     assert kafka.commits == []  # offset 0 not done: nothing to commit yet
-    loop.done_all([polled[TP0][0], polled[TP1][0]])
+    loop.done(polled[TP0], first[0])
+    loop.done_all(polled[TP1])
     await loop.commit()
-    assert kafka.commits == [{TP0: 2, TP1: 1}]
+    assert kafka.commits == [{TP0: 2, TP1: 1}] and loop.open == 1
     await loop.commit()
     assert kafka.commits == [{TP0: 2, TP1: 1}]  # nothing changed
 
@@ -176,13 +217,27 @@ async def test_records_past_the_bound_are_done_at_once_and_counted() -> None:
     gate = StopGate({("t", 0): Bound(stop=2, resume=None)})
     kafka = StandIn({TP0: [record(TP0, o) for o in range(5)]})
     loop = BoundedConsumer(kafka, gate, on_beyond=counted.append)
-    polled = await loop.poll(timeout_ms=0)
-    assert [r.offset for r in polled[TP0]] == [0, 1] and counted == [3]
+    [taken] = await loop.poll(timeout_ms=0)
+    assert [r.offset for r in taken.records] == [0, 1] and counted == [3]
     await loop.commit()
     assert kafka.commits == []  # 0 and 1 still in flight: the skipped ones wait behind them
-    loop.done_all(polled[TP0])
+    loop.done_all(taken)
     await loop.commit()
     assert kafka.commits == [{TP0: 5}]
+
+
+async def test_a_live_group_skipping_its_replayed_range_commits_in_offset_order() -> None:
+    gate = StopGate({("t", 0): Bound(stop=1, resume=3)})  # replayed [0, 1); was at 3
+    kafka = StandIn({TP0: [record(TP0, o) for o in range(5)]})
+    loop = BoundedConsumer(kafka, gate)
+    [taken] = await loop.poll(timeout_ms=0)
+    assert [r.offset for r in taken.records] == [0, 3, 4]
+    commits: list[int] = []
+    for processed in reversed(taken.records):  # finishing out of order
+        loop.done(taken, processed)
+        await loop.commit()
+        commits += [c[TP0] for c in kafka.commits[len(commits) :]]
+    assert commits == [5]  # never 2 or 4 first, and never backwards
 
 
 async def test_a_fetch_only_past_the_bound_hands_out_nothing_and_commits_past_it() -> None:
@@ -190,7 +245,7 @@ async def test_a_fetch_only_past_the_bound_hands_out_nothing_and_commits_past_it
     gate = StopGate({("t", 0): Bound(stop=0, resume=None)})
     kafka = StandIn({TP0: [record(TP0, 0), record(TP0, 1)]})
     loop = BoundedConsumer(kafka, gate, on_beyond=counted.append)
-    assert await loop.poll(timeout_ms=0) == {} and counted == [2]
+    assert await loop.poll(timeout_ms=0) == [] and counted == [2]
     await loop.commit()
     assert kafka.commits == [{TP0: 2}]
 
@@ -198,18 +253,18 @@ async def test_a_fetch_only_past_the_bound_hands_out_nothing_and_commits_past_it
 async def test_a_revoked_partition_forgets_its_records_and_ignores_their_late_done() -> None:
     kafka = StandIn({TP0: [record(TP0, 0), record(TP0, 1)]}, {TP0: [record(TP0, 0)]})
     loop = BoundedConsumer(kafka)
-    first = (await loop.poll(timeout_ms=0))[TP0]
-    loop.done(first[0])
+    [first] = await loop.poll(timeout_ms=0)
+    loop.done(first, first.records[0])
     await loop.listener().on_partitions_revoked({TP0})
     assert kafka.commits == [{TP0: 1}]  # what was done is committed before the partition goes
-    assert not loop.current(first[1]) and loop.open == 0
-    again = (await loop.poll(timeout_ms=0))[TP0]  # assigned back: offset 0 read again
-    loop.done(first[1])  # the earlier reading finishes late: ignored
-    loop.done(first[0])
-    assert loop.current(again[0])
+    assert not loop.current(first) and loop.open == 0
+    [again] = await loop.poll(timeout_ms=0)  # assigned back: offset 0 read again
+    loop.done(first, first.records[1])  # the earlier reading finishes late: ignored
+    loop.done_all(first)
+    assert loop.current(again)
     await loop.commit()
     assert kafka.commits == [{TP0: 1}]  # nothing new: offset 0's new reading is not done
-    loop.done(again[0])
+    loop.done_all(again)
     await loop.commit()
     assert kafka.commits == [{TP0: 1}, {TP0: 1}]
 
@@ -222,8 +277,8 @@ async def test_a_refused_commit_commits_nothing_and_is_retried_later() -> None:
 
     kafka = StandIn({TP0: [record(TP0, 0)]})
     loop = BoundedConsumer(kafka, on_assigned=on_assigned)
-    [polled] = (await loop.poll(timeout_ms=0))[TP0]
-    loop.done(polled)
+    [taken] = await loop.poll(timeout_ms=0)
+    loop.done_all(taken)
     kafka.refuse = True
     await loop.commit()
     assert kafka.commits == []
