@@ -6,6 +6,7 @@ from aiokafka import TopicPartition
 
 from hookstream.runtime.kafka import new_consumer, new_producer
 from hookstream.runtime.settings import KafkaSettings
+from tests.support.kafka import started, to_the_end
 
 
 async def produce_one_per_batch(
@@ -18,9 +19,8 @@ async def produce_one_per_batch(
 ) -> None:
     """`layout[partition]` records per partition, one record per batch (so the embedded broker
     reports exact end offsets), timestamps `start_ms + i * step_ms` when given."""
-    producer = new_producer(settings, linger_ms=0)
-    try:  # start inside: a task cancelled while starting must still close the producer
-        await producer.start()
+    producer = await started(new_producer(settings, linger_ms=0))  # cancelled: nothing open
+    try:
         for partition, count in layout.items():
             for i in range(count):
                 stamp = None if start_ms is None else start_ms + i * step_ms
@@ -28,17 +28,16 @@ async def produce_one_per_batch(
                     topic, value, key=f"k{i}".encode(), partition=partition, timestamp_ms=stamp
                 )
     finally:
-        await producer.stop()
+        await to_the_end(producer.stop())
 
 
 async def commit_as_group(
     settings: KafkaSettings, group: str, offsets: dict[TopicPartition, int]
 ) -> None:
     """Commit offsets for a group the way a stopped group left them (assign, never join)."""
-    consumer = new_consumer(settings, group_id=group)
-    await consumer.start()
+    consumer = await started(new_consumer(settings, group_id=group))
     try:
         consumer.assign(list(offsets))
         await consumer.commit(offsets)
     finally:
-        await consumer.stop()
+        await to_the_end(consumer.stop())
