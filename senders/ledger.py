@@ -48,10 +48,14 @@ and a start that reads every key ever written. Two decisions bound it
   ids of commands that were delivered: ids derive from Meta's event ids.)
   Without a state dir (tests) or without rocksdict, the same generations are dicts in memory.
 
-The topic gets the matching bound: `cleanup.policy=compact,delete` with `retention.ms` = H (set
-where the pipeline's topics are created), so a fresh instance's rebuild reads at most H of
-entries and the broker's disk is bounded the same way. Nothing is ever sent twice within H,
-which covers every way a command can come back as long as the retentions stay within H.
+The topic gets the matching bound: it is created `cleanup.policy=compact,delete` with
+`retention.ms` of 30 days (hookstream/runtime/kafka.py), so a fresh instance's rebuild reads at
+most that much and the broker's disk is bounded the same way. The topic has to keep at least H
+(else a fresh instance would not know the older entries): at start the ledger reads the topic's
+config and logs `ledger_topic_retention` at WARNING when it keeps less than H, or keeps
+everything (compact only: a topic made before this change; alter it with kafka-configs).
+Nothing is ever sent twice within H, which covers every way a command can come back as long as
+the retentions stay within H.
 """
 
 from __future__ import annotations
@@ -68,13 +72,15 @@ from typing import Any, Protocol
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 try:
     import rocksdict
 except ImportError:  # pragma: no cover - a dependency; the memory book stands in
     rocksdict = None  # type: ignore[assignment]
 
-from hookstream.runtime.kafka import new_consumer
+from hookstream.runtime.errors import HookstreamError
+from hookstream.runtime.kafka import new_admin, new_consumer
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.settings import KafkaSettings
 
@@ -85,6 +91,10 @@ HORIZON_S = 30 * DAY_S  # default horizon: the longest documented retention (dlq
 GENERATIONS = 8  # the horizon in this many spans: entries kept between H and H + H/8
 SLOTS = 64  # local copies per topic a machine may hold at once (one per running instance)
 DELIVERED = "delivered"
+
+
+class LedgerUnavailable(HookstreamError):
+    """The ledger topic cannot be read: the sender must not run without it."""
 
 
 def part_key(command_id: str, part: int) -> str:
@@ -416,9 +426,7 @@ class Ledger:
         self._consumer = consumer
         # After start() a consumer without subscriptions knows no topics on Apache Kafka (its
         # bootstrap asks metadata for none; Tansu answered with all): ask for them.
-        cluster = await consumer._client.fetch_all_metadata()
-        partitions = cluster.partitions_for_topic(self._topic) or set()
-        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        tps = await self._partitions(consumer)
         consumer.assign(tps)
         started = time.monotonic()
         dropped = book.expire(now_ms())
@@ -435,6 +443,48 @@ class Ledger:
             seconds=round(time.monotonic() - started, 3),
         )
         self._tail = asyncio.create_task(self._follow(), name="ledger-tail")
+        await self._check_retention()
+
+    async def _partitions(
+        self, consumer: AIOKafkaConsumer, wait_s: float = 30.0
+    ) -> list[TopicPartition]:
+        """The topic's partitions, waiting for them: a topic just created may not be in the
+        metadata yet, and a ledger reading none would know nothing while it runs."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            cluster = await consumer._client.fetch_all_metadata()
+            partitions = cluster.partitions_for_topic(self._topic)
+            if partitions:
+                return [TopicPartition(self._topic, p) for p in sorted(partitions)]
+            if time.monotonic() >= deadline:
+                raise LedgerUnavailable(f"topic {self._topic} has no partitions after {wait_s} s")
+            await asyncio.sleep(0.5)
+
+    async def _check_retention(self) -> None:
+        """Warn when the topic keeps less than the horizon, or everything (never fails)."""
+        try:
+            policy, retention_ms = await topic_retention(self._kafka, self._topic)
+        except Exception as exc:  # noqa: BLE001 - a broker without DescribeConfigs: unknown
+            event(log, "ledger_topic_retention_unknown", error=type(exc).__name__)
+            return
+        horizon_ms = self.spans.horizon_ms
+        if "delete" not in policy or retention_ms < 0:
+            event(
+                log,
+                "ledger_topic_retention",
+                logging.WARNING,
+                problem="keeps every record: set cleanup.policy=compact,delete and retention.ms",
+                horizon_ms=horizon_ms,
+            )
+        elif retention_ms < horizon_ms:
+            event(
+                log,
+                "ledger_topic_retention",
+                logging.WARNING,
+                problem="keeps less than the horizon: a fresh instance forgets older entries",
+                retention_ms=retention_ms,
+                horizon_ms=horizon_ms,
+            )
 
     async def _resume(self, tps: list[TopicPartition]) -> bool:
         """Seek to where the local copy stopped; start over on a copy ahead of the topic."""
@@ -536,6 +586,22 @@ class Ledger:
             self._topic, value, key=key.encode()
         )
         return future
+
+
+async def topic_retention(kafka: KafkaSettings, topic: str) -> tuple[str, int]:
+    """(cleanup.policy, retention.ms) of the topic, as the broker reports them."""
+    admin = new_admin(kafka)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        await admin.close()
+    found: dict[str, str] = {}
+    for response in responses:
+        for resource in response.resources:
+            for entry in resource[4]:
+                found[str(entry[0])] = str(entry[1])
+    return found.get("cleanup.policy", "delete"), int(found.get("retention.ms", "-1"))
 
 
 def now_ms() -> int:
