@@ -261,10 +261,10 @@ class Stack:
             data = f"analytics and processors state kept in {self.run_dir}/ with the log"
         else:
             what = "embedded broker, in memory"
-            data = (
-                f"analytics and processors state fresh in {self.run_dir}/, like the broker "
-                f"(the previous run's in {self.state_dir / PREVIOUS_RUN_DIR}/)"
-            )
+            previous = self.state_dir / PREVIOUS_RUN_DIR
+            data = f"analytics and processors state fresh in {self.run_dir}/, like the broker"
+            if previous.exists():
+                data += f" (the previous run's in {previous}/ until the next start)"
         lines = [
             f"hookstream is up (broker {self.broker.bootstrap_servers}: {what}; "
             f"{self.partitions} partitions, state in {self.state_dir}/)",

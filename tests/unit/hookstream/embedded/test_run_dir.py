@@ -32,7 +32,9 @@ def test_the_embedded_stacks_services_keep_their_data_in_the_run(tmp_path: Path)
     env = stack.child_env()
     assert env["HOOKSTREAM_STATE_DIR"] == str(tmp_path / "run")
     assert env["CLICKHOUSE_URL"] == f"chdb://{tmp_path.resolve() / 'run' / 'analytics'}"
-    assert "fresh in" in stack.banner()
+    assert "fresh in" in stack.banner() and "previous run" not in stack.banner()
+    (tmp_path / "previous-run").mkdir()
+    assert f"the previous run's in {tmp_path / 'previous-run'}/" in stack.banner()
 
 
 def test_the_kafka_stacks_services_keep_their_data_beside_the_log(tmp_path: Path) -> None:
