@@ -21,7 +21,7 @@ import orjson
 
 from hookstream.runtime.logging import event, get_logger
 from hookstream.runtime.tracing import NOOP, Span, Tracer, new_trace, record_headers
-from processors.core import Outcome, Processor
+from processors.core import Origin, Outcome, Processor
 from processors.errors import InvalidEnvelope, ProcessorError
 from processors.isolation import (
     SERVICE,
@@ -133,7 +133,8 @@ class BatchProcessor:
         if self.replayed(record):  # re-planned with the same ids; the dedupe window forgets it
             seen = dedupe_key(message.event_id)
             state = replace(state, seen={k: t for k, t in state.seen.items() if k != seen})
-        outcome = await self.processor.process(state, message, now_ms)
+        origin = Origin(envelope.request_id, record.topic, record.partition, record.offset)
+        outcome = await self.processor.process(state, message, now_ms, origin)
         if outcome.duplicate:  # dropped: no state change, no reply, only its fact
             fact = duplicate_fact(
                 record, message, envelope.request_id, outcome.first_seen_ms, now_ms

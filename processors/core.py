@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from hookstream.runtime.pages import PageConfig, PagesConfig
 from hookstream.runtime.settings import ProcessorSettings
@@ -62,8 +63,25 @@ def not_replyable(message: NormalizedMessage) -> str:
     return ""
 
 
+class Origin(NamedTuple):
+    """Where a message came from, for its MessageReceived fact (what `hookstream trace` shows):
+    the ingress request and the `inbound` record. (A tuple: built for every event.)"""
+
+    request_id: str = ""
+    topic: str = ""
+    partition: int = -1
+    offset: int = -1
+
+
+NO_ORIGIN = Origin()
+
+
 def received_fact(
-    message: NormalizedMessage, now_ms: int, rate_limited: bool, no_reply: str = ""
+    message: NormalizedMessage,
+    now_ms: int,
+    rate_limited: bool,
+    no_reply: str = "",
+    origin: Origin = NO_ORIGIN,
 ) -> MessageReceived:
     return MessageReceived(
         fact_id=f"msg:{message.event_id}",
@@ -82,6 +100,10 @@ def received_fact(
         rate_limited=rate_limited,
         test=message.test,
         no_reply=no_reply,
+        request_id=origin.request_id,
+        source_topic=origin.topic,
+        source_partition=origin.partition,
+        source_offset=origin.offset,
     )
 
 
@@ -192,7 +214,11 @@ class Processor:
         return "no_rule_matched"
 
     async def process(
-        self, state: ConversationState, message: NormalizedMessage, now_ms: int
+        self,
+        state: ConversationState,
+        message: NormalizedMessage,
+        now_ms: int,
+        origin: Origin = NO_ORIGIN,
     ) -> Outcome:
         state, duplicate, limited = self.receive(state, message)
         if duplicate:  # the state is as it was: it says when the processed copy arrived
@@ -203,14 +229,15 @@ class Processor:
         if not why:
             why = "rate_limited" if limited else "page_not_configured" if page is None else ""
         if why or page is None:
-            return Outcome(state, facts=(received_fact(message, now_ms, limited, why),))
+            return Outcome(state, facts=(received_fact(message, now_ms, limited, why, origin),))
         delivery = delivery_for(state.last_inbound_ms, now_ms, page.outside_window_tag)
         if delivery is None:
-            return Outcome(state, facts=(received_fact(message, now_ms, False, "outside_window"),))
+            fact = received_fact(message, now_ms, False, "outside_window", origin)
+            return Outcome(state, facts=(fact,))
         reply = await self.respond(page, message, state)
         if reply is None:
             why = self.silent_because(page)
-            return Outcome(state, facts=(received_fact(message, now_ms, False, why),))
+            return Outcome(state, facts=(received_fact(message, now_ms, False, why, origin),))
         commands, planned = plan_reply(message, page, reply, delivery, now_ms)
-        facts: list[Fact] = [received_fact(message, now_ms, False), *planned]
+        facts: list[Fact] = [received_fact(message, now_ms, False, "", origin), *planned]
         return Outcome(state, commands=tuple(commands), facts=tuple(facts))

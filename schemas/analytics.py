@@ -36,6 +36,11 @@ class MessageReceived:
     test: bool = False
     # Why no reply was planned ("" when one was): one of NO_REPLY_REASONS.
     no_reply: str = ""
+    # Where it came from: the ingress request and its `inbound` record (-1: not known).
+    request_id: str = ""
+    source_topic: str = ""
+    source_partition: int = -1
+    source_offset: int = -1
     fact: str = "message_received"
     schema_version: int = ANALYTICS_SCHEMA_VERSION
 

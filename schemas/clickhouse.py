@@ -40,6 +40,10 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "rate_limited",
         "test",
         "no_reply",
+        "request_id",
+        "source_topic",
+        "source_partition",
+        "source_offset",
     ),
     "replies": (
         "fact_id",

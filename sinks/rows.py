@@ -54,6 +54,10 @@ def _message(f: Values) -> Values:
         rate_limited,
         test,
         no_reply,
+        request_id,
+        source_topic,
+        source_partition,
+        source_offset,
         _,
         _,
     ) = f
@@ -75,6 +79,10 @@ def _message(f: Values) -> Values:
         rate_limited,
         test,
         no_reply,
+        request_id,
+        source_topic,
+        source_partition,
+        source_offset,
     )
 
 

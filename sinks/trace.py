@@ -55,7 +55,8 @@ MESSAGES = """
 SELECT fact_id, event_id, kind, direction, page_id, conversation_id, user_id, platform,
        toUnixTimestamp64Milli(ts) AS ts_ms, toUnixTimestamp64Milli(event_time) AS event_time_ms,
        toUnixTimestamp64Milli(processed_at) AS processed_at_ms, processing_ms, text_length,
-       attachment_types, rate_limited, test, no_reply
+       attachment_types, rate_limited, test, no_reply, request_id, source_topic,
+       source_partition, source_offset
 FROM {db}.messages FINAL
 WHERE ts >= fromUnixTimestamp64Milli(%(since_ms)s, 'UTC')
   AND ts < fromUnixTimestamp64Milli(%(until_ms)s, 'UTC')

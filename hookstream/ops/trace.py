@@ -51,6 +51,13 @@ def _received(row: Row) -> list[Step]:
         f"{row['platform']} {row['kind']} ({row['direction']}) page {row['page_id']}, "
         f"user {row['user_id']}; Meta's event time {_clock(event_ms)}{test}"
     )
+    if row.get("request_id"):
+        detail += f"; request {row['request_id']}"
+    if row.get("source_topic"):
+        detail += (
+            f", {row['source_topic']} partition {row['source_partition']} "
+            f"offset {row['source_offset']}"
+        )
     processed = f"normalized as {row['kind']} in {row['processing_ms']} ms"
     why = no_reply_text(row)
     if why:

@@ -85,6 +85,8 @@ async def test_a_redelivery_and_a_silent_message_in_the_timeline(
                 page = await client.get("/search", params={"q": mid})
                 assert page.status_code == 200
                 assert "step-redelivered" in page.text
+                received = page.text.split('class="step-received"')[1].split("</tr>")[0]
+                assert "; request " in received and ".inbound partition " in received
                 assert f"Meta sent message:{mid} again (copy 2" in page.text
                 assert f"message:{mid}: Meta sent it 2 times" in page.text
                 quiet = await client.get("/search", params={"q": silent_mid})

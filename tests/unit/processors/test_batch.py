@@ -5,7 +5,7 @@ from processors.batch import BatchProcessor, InRecord
 from processors.core import Processor
 from processors.metrics import ProcessorMetrics
 from processors.state import decode_state
-from schemas.analytics import DuplicateDropped, decode_fact, encode_fact
+from schemas.analytics import DuplicateDropped, MessageReceived, decode_fact, encode_fact
 from schemas.commands import decode_command
 from schemas.dlq import decode_dead_letter
 from tests.support.processors_unit import PAGE, T0, messaging, pages
@@ -108,3 +108,13 @@ async def test_outputs_are_the_contract_encodings() -> None:
             assert out.value == decode_command(out.value).encode()
         else:
             assert out.value == encode_fact(decode_fact(out.value))
+
+
+async def test_a_message_fact_names_its_request_and_record() -> None:
+    batch, _ = batch_processor()
+    result = await batch.run([text_record(7, "a")], lambda key: None, T0)
+    facts = [decode_fact(o.value) for o in result.outputs if o.topic == "analytics"]
+    [received] = [f for f in facts if f.fact == "message_received"]
+    assert isinstance(received, MessageReceived)
+    assert (received.request_id, received.source_topic) == ("r", "p.inbound")
+    assert (received.source_partition, received.source_offset) == (0, 7)

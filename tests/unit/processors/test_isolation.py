@@ -10,7 +10,7 @@ import pytest
 
 from hookstream.runtime.settings import ProcessorSettings
 from processors.batch import BatchProcessor, InRecord
-from processors.core import Outcome, Processor
+from processors.core import Origin, Outcome, Processor
 from processors.isolation import MAX_RECORD_BYTES, OutRecord, dead_letters, within_size
 from processors.metrics import ProcessorMetrics
 from processors.state import ConversationState, decode_state
@@ -120,11 +120,11 @@ class Failing(Processor):
         self.error = error
 
     async def process(
-        self, state: ConversationState, message: NormalizedMessage, now_ms: int
+        self, state: ConversationState, message: NormalizedMessage, now_ms: int, *origin: Origin
     ) -> Outcome:
         if message.event_id == "message:m0":
             raise self.error
-        return await super().process(state, message, now_ms)
+        return await super().process(state, message, now_ms, *origin)
 
 
 @pytest.mark.parametrize("error", [TypeError("boom"), RecursionError(), MemoryError()])
@@ -140,9 +140,9 @@ class Unencodable(Processor):
     """Returns a state orjson cannot encode (a bug slipping past normalize)."""
 
     async def process(
-        self, state: ConversationState, message: NormalizedMessage, now_ms: int
+        self, state: ConversationState, message: NormalizedMessage, now_ms: int, *origin: Origin
     ) -> Outcome:
-        outcome = await super().process(state, message, now_ms)
+        outcome = await super().process(state, message, now_ms, *origin)
         bad = dataclasses.replace(outcome.state, read_watermark_ms=10**30, seen={"a": 2**70})
         return dataclasses.replace(outcome, state=bad)
 

@@ -8,7 +8,7 @@ import pytest
 
 from hookstream.runtime.settings import ProcessorSettings
 from processors.batch import BatchProcessor, InRecord
-from processors.core import Outcome, Processor
+from processors.core import Origin, Outcome, Processor
 from processors.member import claim_slot, instance_id
 from processors.metrics import ProcessorMetrics
 from processors.quarantine import CrashGuard, MarkerFile, run_guarded
@@ -30,12 +30,12 @@ class CrashingOn(Processor):
         self.poison, self.seen = poison, list[str]()
 
     async def process(
-        self, state: ConversationState, message: NormalizedMessage, now_ms: int
+        self, state: ConversationState, message: NormalizedMessage, now_ms: int, *origin: Origin
     ) -> Outcome:
         self.seen.append(message.mid)
         if message.mid == self.poison:
             raise Crash
-        return await super().process(state, message, now_ms)
+        return await super().process(state, message, now_ms, *origin)
 
 
 def text(offset: int, partition: int = 0) -> InRecord:

@@ -73,6 +73,11 @@ def test_steps_follow_the_message_in_time_order() -> None:
     ]
     text = render_timeline(story)
     assert "reply cmd1 by rules rule pricing" in text
+    origin = {"request_id": "req7", "source_topic": "hs.inbound", "source_partition": 2,
+              "source_offset": 40}  # fmt: skip
+    [received] = [s for s in timeline(facts(messages=[msg("message:m1", T0, **origin)]))
+                  if s.what == "received"]  # fmt: skip
+    assert received.detail.endswith("; request req7, hs.inbound partition 2 offset 40")
     assert "delivered after 2 attempt(s)" in text and "webhook -> delivered 98 ms" in text
     assert no_reply_reasons(story) == []
 
