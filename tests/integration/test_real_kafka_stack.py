@@ -80,6 +80,7 @@ def test_a_restarted_kafka_stack_keeps_its_topics(tmp_path: Path) -> None:
     second = stack()  # another port, the same log dir
     second.start()
     try:
+        assert isinstance(first.broker, ApacheKafka) and isinstance(second.broker, ApacheKafka)
         assert second.broker.cluster_id == first.broker.cluster_id
         assert _post(port, "m-durable-2") == 200
         assert asyncio.run(_records_on_inbound(second.broker.bootstrap_servers, 2)) == 2

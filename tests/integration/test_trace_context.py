@@ -91,7 +91,7 @@ def one(spans: list[ReadableSpan], name: str) -> ReadableSpan:
 def hex_ids(span: ReadableSpan) -> tuple[str, str, str]:
     """(trace id, span id, parent span id) as W3C hex."""
     ctx, parent = span.get_span_context(), span.parent
-    assert parent is not None, f"{span.name} has no parent"
+    assert ctx is not None and parent is not None, f"{span.name} has no parent"
     return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}", f"{parent.span_id:016x}"
 
 
@@ -112,7 +112,7 @@ async def test_one_trace_from_the_post_to_the_send_api_call(
             sender_settings(Settings(kafka=kafka_settings), sandbox_url), pages
         ) as sender,
         running_processors(processors_settings, tracer),
-        serve(ingress) as ingress_url,  # type: ignore[arg-type]
+        serve(ingress) as ingress_url,
     ):
         assert sender.deliverer is not None
         sender.deliverer.tracer = tracer  # read at each Send API call

@@ -65,14 +65,22 @@ def crashing_main() -> None:
     import os
 
     from hookstream.cli import main
-    from processors.core import Processor
+    from processors.core import NO_ORIGIN, Origin, Outcome, Processor
+    from processors.state import ConversationState
+    from schemas.messages import NormalizedMessage
 
     process = Processor.process
 
-    async def crash_on_poison(self: Processor, state: Any, message: Any, now_ms: int) -> Any:
+    async def crash_on_poison(
+        self: Processor,
+        state: ConversationState,
+        message: NormalizedMessage,
+        now_ms: int,
+        origin: Origin = NO_ORIGIN,
+    ) -> Outcome:
         if CRASH_TEXT in message.text:
             os._exit(70)
-        return await process(self, state, message, now_ms)
+        return await process(self, state, message, now_ms, origin)
 
     Processor.process = crash_on_poison  # type: ignore[method-assign]
     sys.exit(main(sys.argv[1:]))

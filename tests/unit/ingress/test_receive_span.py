@@ -4,7 +4,7 @@ ack; a child of the caller's traceparent, else the root of a new trace (no made-
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,13 +62,13 @@ async def post(traceparent: str | None) -> tuple[list[Any], Publisher, int]:
     if traceparent:
         headers.append((b"traceparent", traceparent.encode()))
     body_asked_ns: list[int] = []
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         body_asked_ns.append(time.time_ns())
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {"type": "http", "method": "POST", "path": "/webhook", "headers": headers}

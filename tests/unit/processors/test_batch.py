@@ -85,13 +85,15 @@ async def test_a_dropped_copy_read_again_is_the_same_fact() -> None:
     """A restart before the commit reads the copy again: same fact id and sorting key (ts),
     so the sink stores it once; another copy (another offset) is a fact of its own."""
     stored: dict[bytes, bytes] = {}
-    outs = []
+    outs: list[list[DuplicateDropped]] = []
     for _ in range(2):
         batch, _ = batch_processor()
         first = await batch.run([text_record(0, "a")], lambda key: None, T0)
         stored = {key: value for key, (value, _) in first.states.items()}
         later = await batch.run([text_record(5, "a"), text_record(6, "a")], stored.get, T0 + 9)
-        outs.append([decode_fact(o.value) for o in later.outputs])
+        facts = [decode_fact(o.value) for o in later.outputs]
+        outs.append([f for f in facts if isinstance(f, DuplicateDropped)])
+        assert len(outs[-1]) == len(facts)  # every output is a dropped copy's fact
     ids = [[(f.fact_id, f.received_at_ms) for f in run] for run in outs]
     assert ids[0] == ids[1]
     assert [fact_id for fact_id, _ in ids[0]] == [

@@ -145,7 +145,7 @@ def source(value: bytes | None, offset: int = 0, redriven_at_ms: int = 0) -> Con
     return Consumed("outbound", 0, offset, key, value, redriven_at_ms or -1, headers)
 
 
-def down_for(seconds: float, error: Callable[[], SendError] = TemporarySendError) -> Script:
+def down_for(seconds: float, error: Callable[[str], SendError] = TemporarySendError) -> Script:
     def script(elapsed: float, _body: dict[str, Any]) -> Answer | BaseException:
         return error("Send API down") if elapsed < seconds else OK
 

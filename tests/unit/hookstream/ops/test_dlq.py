@@ -33,7 +33,10 @@ def test_select_by_reason_page_and_time() -> None:
         letter(3, page="2002"),
         letter(4, failed_at_ms=5_000_000),
     ]
-    ids = lambda chosen: [x.source_offset for x in chosen]  # noqa: E731
+
+    def ids(chosen: list[DeadLetter]) -> list[int]:
+        return [x.source_offset for x in chosen]
+
     assert ids(select(letters, Selection(reason="outside_window"))) == [2]
     assert ids(select(letters, Selection(page_id="2002"))) == [3]
     assert ids(select(letters, Selection(since_ms=2_000_000))) == [4]
