@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
@@ -143,7 +144,7 @@ async def test_restart_after_write_before_commit_counts_nothing_twice(
     records = await read_topic(kafka_settings, "analytics", expected=len(facts))
     crashed = Batch()
     for record in records[: len(records) // 2]:
-        add_record(crashed, _Record(kafka_settings.topic("analytics"), record), 0.0)
+        add_record(crashed, _source(kafka_settings.topic("analytics"), record), 0.0)
     ClickHouseWriter(ch, "hookstream").write(crashed)
     async with running_sink(sink_settings(kafka_settings, chdb_url)) as sink:
         await poll(lambda: handled(sink) >= len(facts), what="restart consumed")
@@ -199,7 +200,7 @@ async def test_a_kill_in_the_middle_of_a_batch_insert_counts_every_fact_once(
     records = await read_topic(kafka_settings, "analytics", expected=len(facts))
     killed = Batch()
     for record in records:
-        add_record(killed, _Record(kafka_settings.topic("analytics"), record), 0.0)
+        add_record(killed, _source(kafka_settings.topic("analytics"), record), 0.0)
     stored = ("messages", "replies")
     for table in stored:
         rows = killed.tables[table].values
@@ -390,13 +391,8 @@ async def test_facts_with_times_no_column_holds_never_stall_the_sink(
     assert refused.isdisjoint(ids)
 
 
-class _Record:
-    def __init__(self, topic: str, consumed: object) -> None:
-        self.topic = topic
-        self.partition = consumed.partition  # type: ignore[attr-defined]
-        self.offset = consumed.offset  # type: ignore[attr-defined]
-        self.key = consumed.key  # type: ignore[attr-defined]
-        self.value = consumed.value  # type: ignore[attr-defined]
+def _source(topic: str, record: Any) -> Source:
+    return Source(topic, record.partition, record.offset, record.key, record.value)
 
 
 _ = (BASE_MS,)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
@@ -34,10 +35,10 @@ FAST_GROUP = {
 BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a minute boundary
 
 
-def sink_settings(kafka: KafkaSettings, clickhouse_url: str, **overrides: object) -> Settings:
+def sink_settings(kafka: KafkaSettings, clickhouse_url: str, **overrides: Any) -> Settings:
     sink = replace(
         SinkSettings(clickhouse_url=clickhouse_url, batch_age_s=0.2, ttl_days=3650), **overrides
-    )  # type: ignore[arg-type]
+    )
     return Settings(kafka=kafka, sink=sink)
 
 
@@ -97,7 +98,7 @@ async def produce(
         await producer.stop()
 
 
-def encoded(facts: list[Fact]) -> list[tuple[bytes | None, bytes]]:
+def encoded(facts: Sequence[Fact]) -> list[tuple[bytes | None, bytes]]:
     return [(f.conversation_id.encode(), encode_fact(f)) for f in facts]
 
 

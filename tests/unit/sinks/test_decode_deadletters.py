@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import orjson
 import pytest
 
+from hookstream.runtime.consumer import Consumed
 from schemas.analytics import (
     DeadLettered,
     DeliveryResult,
+    Fact,
     MessageReceived,
     ReplyPlanned,
     decode_fact,
@@ -22,13 +22,8 @@ from sinks.rows import row_for
 from sinks.writer import Rejected
 
 
-@dataclass
-class Record:
-    offset: int
-    value: bytes | None
-    topic: str = "t.analytics"
-    partition: int = 2
-    key: bytes | None = b"1001:u1"
+def record(offset: int, value: bytes | None) -> Consumed:
+    return Consumed("t.analytics", 2, offset, b"1001:u1", value)
 
 
 FACT = MessageReceived(
@@ -39,7 +34,7 @@ FACT = MessageReceived(
 def test_facts_become_rows_and_garbage_becomes_malformed() -> None:
     batch = Batch()
     for offset, value in enumerate([encode_fact(FACT), b"{oops", None, b'{"fact": "nope"}']):
-        add_record(batch, Record(offset, value), now=1.0)
+        add_record(batch, record(offset, value), now=1.0)
     assert [v[0] for v in batch.tables["messages"].values] == ["msg:e1"]
     assert [m.source.offset for m in batch.malformed] == [1, 2, 3]
     assert {m.reason for m in batch.malformed} == {"invalid_analytics_fact"}
@@ -49,8 +44,8 @@ def test_facts_become_rows_and_garbage_becomes_malformed() -> None:
 
 def test_dead_letters_carry_the_original_and_reason_plus_a_fact_each() -> None:
     batch = Batch()
-    add_record(batch, Record(7, b"{oops"), now=1.0)
-    add_record(batch, Record(8, encode_fact(FACT)), now=1.0)
+    add_record(batch, record(7, b"{oops"), now=1.0)
+    add_record(batch, record(8, encode_fact(FACT)), now=1.0)
     rows = batch.tables["messages"]
     rejected = [Rejected("messages", rows.values[0], rows.sources[0], "Code: 53. TYPE_MISMATCH")]
     letters, facts = dead_letters_for(batch.malformed, rejected, now_ms=5000)
@@ -81,7 +76,7 @@ def test_a_refused_dead_letter_row_gets_no_new_fact() -> None:
             "failed_at_ms": 1,
         }
     )
-    add_record(batch, Record(1, dead_fact), now=1.0)
+    add_record(batch, record(1, dead_fact), now=1.0)
     rows = batch.tables["dead_letters"]
     assert ("dead_letters", rows.values[0]) == row_for(decode_fact(dead_fact))
     refused = Rejected("dead_letters", rows.values[0], rows.sources[0], "refused")
@@ -89,7 +84,7 @@ def test_a_refused_dead_letter_row_gets_no_new_fact() -> None:
     assert len(letters) == 1 and facts == []
 
 
-FACTS = [
+FACTS: list[Fact] = [
     FACT,
     MessageReceived(
         "msg:e2",
