@@ -1,11 +1,13 @@
 """Pure: what the sink could not store -> dead letters for `dlq`, plus a `DeadLettered` fact
-each (so the DLQ volume panels count the sink's own dead letters too)."""
+each (so the DLQ volume panels count the sink's own dead letters too). A dead letter carries its
+source record's `traceparent`, so a redrive continues that trace, as the other services' do."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from hookstream.runtime.consumer import Consumed
+from hookstream.runtime.tracing import record_headers
 from schemas.analytics import DeadLettered, encode_fact
 from schemas.dlq import DeadLetter, fitted_dead_letter
 from sinks.batch import Malformed
@@ -13,6 +15,8 @@ from sinks.writer import Rejected
 
 SERVICE = "sink"
 KeyValue = tuple[bytes | None, bytes]
+Headers = list[tuple[str, bytes]]
+Letter = tuple[bytes | None, bytes, Headers]  # key, value, headers (the source's traceparent)
 
 
 def letter(
@@ -48,16 +52,19 @@ def fact_for(dead: DeadLetter) -> DeadLettered:
 
 def dead_letters_for(
     malformed: Sequence[Malformed], rejected: Sequence[Rejected], now_ms: int
-) -> tuple[list[KeyValue], list[KeyValue]]:
+) -> tuple[list[Letter], list[KeyValue]]:
     """(dlq records, analytics facts). A refused DeadLettered row gets no new fact (no loop)."""
-    letters = [letter(m.source, m.reason, m.error, now_ms) for m in malformed]
+    letters = [(letter(m.source, m.reason, m.error, now_ms), m.source) for m in malformed]
     refused = [
         (letter(r.source, "clickhouse_rejected", r.error, now_ms, r.page_id), r) for r in rejected
     ]
-    letters += [dead for dead, _ in refused]
-    facts = [fact_for(d) for d, _ in letters[: len(malformed)]]
+    letters += [(dead, r.source) for dead, r in refused]
+    facts = [fact_for(d) for (d, _), _ in letters[: len(malformed)]]
     facts += [fact_for(dead) for (dead, _), r in refused if r.table != "dead_letters"]
     return (
-        [(d.key.encode() if d.key is not None else None, value) for d, value in letters],
+        [
+            (d.key.encode() if d.key is not None else None, value, record_headers(source.trace))
+            for (d, value), source in letters
+        ],
         [(f.conversation_id.encode() or None, encode_fact(f)) for f in facts],
     )

@@ -275,8 +275,12 @@ class AnalyticsSink:
         kafka = self.settings.kafka
         letters, facts = dead_letters_for(batch.malformed, result.rejected, int(time.time() * 1000))
         sends: list[Any] = []
-        for key, value in letters:
-            sends.append(await self.producer.send(kafka.topic("dlq"), value=value, key=key))
+        for key, value, headers in letters:
+            sends.append(
+                await self.producer.send(
+                    kafka.topic("dlq"), value=value, key=key, headers=headers or None
+                )
+            )
         for key, value in facts:
             sends.append(await self.producer.send(kafka.topic("analytics"), value=value, key=key))
         await asyncio.gather(*sends)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from hookstream.runtime.consumer import Consumed
+from hookstream.runtime.consumer import Consumed, Headers
+from hookstream.runtime.tracing import TRACEPARENT, context_of, new_trace
 from schemas.analytics import (
     DeadLettered,
     DeliveryResult,
@@ -22,8 +23,8 @@ from sinks.rows import row_for
 from sinks.writer import Rejected
 
 
-def record(offset: int, value: bytes | None) -> Consumed:
-    return Consumed("t.analytics", 2, offset, b"1001:u1", value)
+def record(offset: int, value: bytes | None, headers: Headers = ()) -> Consumed:
+    return Consumed("t.analytics", 2, offset, b"1001:u1", value, headers=headers)
 
 
 FACT = MessageReceived(
@@ -49,16 +50,28 @@ def test_dead_letters_carry_the_original_and_reason_plus_a_fact_each() -> None:
     rows = batch.tables["messages"]
     rejected = [Rejected("messages", rows.values[0], rows.sources[0], "Code: 53. TYPE_MISMATCH")]
     letters, facts = dead_letters_for(batch.malformed, rejected, now_ms=5000)
-    decoded = [decode_dead_letter(value) for _, value in letters]
+    decoded = [decode_dead_letter(value) for _, value, _ in letters]
     assert [(d.reason, d.source_offset, d.service) for d in decoded] == [
         ("invalid_analytics_fact", 7, "sink"),
         ("clickhouse_rejected", 8, "sink"),
     ]
     assert decoded[1].error == "Code: 53. TYPE_MISMATCH" and decoded[1].page_id == "1001"
     assert decoded[1].original_bytes() == encode_fact(FACT)
-    assert [k for k, _ in letters] == [b"1001:u1", b"1001:u1"]
+    assert [k for k, _, _ in letters] == [b"1001:u1", b"1001:u1"]
     dead_facts = [decode_fact(value) for _, value in facts]
     assert [f.fact_id for f in dead_facts] == ["dlq:t.analytics:2:7", "dlq:t.analytics:2:8"]
+
+
+def test_a_dead_letter_carries_its_source_records_trace_context() -> None:
+    traced = new_trace()
+    batch = Batch()
+    add_record(batch, record(7, b"{oops", ((TRACEPARENT, traced.header()),)), now=1.0)
+    add_record(batch, record(8, encode_fact(FACT)), now=1.0)  # no traceparent
+    rows = batch.tables["messages"]
+    rejected = [Rejected("messages", rows.values[0], rows.sources[0], "Code: 53.")]
+    letters, _ = dead_letters_for(batch.malformed, rejected, now_ms=5000)
+    assert [headers for _, _, headers in letters] == [[(TRACEPARENT, traced.header())], []]
+    assert context_of(letters[0][2]) == traced
 
 
 def test_a_refused_dead_letter_row_gets_no_new_fact() -> None:

@@ -57,7 +57,7 @@ def test_any_record_becomes_a_row_or_a_dead_letter(values: list[bytes | None]) -
     assert len(batch) == len(records)  # each covered (committed once written)
     assert batch.ranges == {("p.analytics", 0): (0, len(records) - 1)}
     letters, _ = dead_letters_for(batch.malformed, [], 0)
-    for _, value in letters:
+    for _, value, _ in letters:
         decode_dead_letter(value)
 
 
@@ -65,7 +65,7 @@ def test_a_dead_letter_of_a_huge_record_still_fits_the_dlq_topic() -> None:
     huge = Consumed("p.analytics", 0, 5, b"k", b"\x01" * MAX_DEAD_LETTER_BYTES)
     batch = Batch()
     add_records(batch, [huge], 0.0)
-    [(_, value)], _ = dead_letters_for(batch.malformed, [], 0)
+    [(_, value, _)], _ = dead_letters_for(batch.malformed, [], 0)
     letter = decode_dead_letter(value)
     assert len(value) <= MAX_DEAD_LETTER_BYTES and letter.original_truncated
     assert letter.reason == "invalid_analytics_fact" and letter.source_offset == 5
