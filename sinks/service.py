@@ -48,7 +48,7 @@ from sinks.decode import add_records
 from sinks.errors import WriteFailed
 from sinks.metrics import SinkMetrics
 from sinks.retry import Backoff, short_error
-from sinks.writer import ClickHouseWriter, Prechecked, WriteResult
+from sinks.writer import ClickHouseWriter, Fresh, Prechecked, WriteResult
 
 log = get_logger("sink")
 T = TypeVar("T")
@@ -82,6 +82,7 @@ class AnalyticsSink:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _check_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _written: set[str] = field(default_factory=set)  # fact ids the last flush left stored
+    fresh: Fresh = field(default_factory=Fresh)  # from which offsets a record is fresh
 
     def __post_init__(self) -> None:
         self.group_id = self.group_id or self.settings.sink.group(self.settings.kafka)
@@ -166,8 +167,25 @@ class AnalyticsSink:
         """The shared consumer loop around `consumer` (one per consumer)."""
         if self.loop is None or self.loop.consumer is not consumer:
             beyond = self.metrics.beyond_replay_bound.inc
-            self.loop = BoundedConsumer(consumer, self.gate, on_beyond=beyond, log=log)
+            self.loop = BoundedConsumer(
+                consumer,
+                self.gate,
+                on_beyond=beyond,
+                on_assigned=partial(self._assigned, consumer),
+                log=log,
+            )
         return self.loop
+
+    async def _assigned(self, consumer: AIOKafkaConsumer) -> None:
+        """Records past the partitions' ends now were handed to no writer before: their facts
+        need only the ledger lookup (sinks/writer.py, `Fresh`)."""
+        tps = list(consumer.assignment())
+        try:
+            ends = await consumer.end_offsets(tps) if tps else {}
+        except KafkaError as exc:  # not known: every record stays suspect (both lookups)
+            event(log, "sink_end_offsets_failed", logging.WARNING, error=short_error(exc))
+            return
+        self.fresh.assigned({(tp.topic, tp.partition): end for tp, end in ends.items()})
 
     async def consume(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
         """Poll into a batch; when it is due, start checking which of its facts are stored (on
@@ -267,7 +285,7 @@ class AnalyticsSink:
         return self._writer(client).write(batch, checked)
 
     def _writer(self, client: Client) -> ClickHouseWriter:
-        return ClickHouseWriter(client, self.target.database)
+        return ClickHouseWriter(client, self.target.database, fresh=self.fresh)
 
     async def _dead_letter(self, batch: Batch, result: WriteResult) -> None:
         if self.producer is None or not (batch.malformed or result.rejected):
