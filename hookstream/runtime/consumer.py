@@ -127,37 +127,36 @@ class PartitionOffsets:
         self.pending.append(offset)
 
     def finished(self, offset: int) -> None:
-        pending, done = self.pending, self.done
+        pending = self.pending
         if not pending or pending[0] != offset:  # finished ahead of an earlier record
-            done.add(offset)
+            self.done.add(offset)
             return
         pending.popleft()
         self.committable = offset + 1
-        while done and pending and pending[0] in done:
-            head = pending.popleft()
-            done.discard(head)
-            self.committable = head + 1
+        self._past_finished_head()
 
     def finished_run(self, offsets: list[int]) -> None:
         """Each of `offsets` (taken in this order) finished; at once when they are the oldest
         records in flight (a batch written in order)."""
         pending, count = self.pending, len(offsets)
-        if count and len(pending) >= count and pending[0] == offsets[0]:
-            if pending[count - 1] == offsets[-1]:  # exactly the head: offsets only increase
-                self.pending = deque(islice(pending, count, None))
-                self.committable = offsets[-1] + 1
-                if self.done:  # some of them finished on their own before
-                    self.done.difference_update(offsets)
-                self.finished_run([])  # those done before, now at the head
-                return
+        at_head = count and len(pending) >= count and pending[0] == offsets[0]
+        if at_head and pending[count - 1] == offsets[-1]:  # exactly the head: offsets increase
+            self.pending = deque(islice(pending, count, None))
+            self.committable = offsets[-1] + 1
+            if self.done:  # some of them finished on their own before
+                self.done.difference_update(offsets)
+            self._past_finished_head()
+            return
         for offset in offsets:
             self.finished(offset)
-        if not count:
-            done = self.done
-            while done and self.pending and self.pending[0] in done:
-                head = self.pending.popleft()
-                done.discard(head)
-                self.committable = head + 1
+
+    def _past_finished_head(self) -> None:
+        """Move the commit position past the records at the head that finished earlier."""
+        pending, done = self.pending, self.done
+        while done and pending and pending[0] in done:
+            head = pending.popleft()
+            done.discard(head)
+            self.committable = head + 1
 
     @property
     def in_flight(self) -> int:
