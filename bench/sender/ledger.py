@@ -29,7 +29,8 @@ from typing import Any
 
 from bench.output import emit
 from schemas.commands import command_id_for
-from senders.ledger import HORIZON_S, MemoryBook, RocksBook, Spans, encode_key, part_key
+from senders.ledger import part_key
+from senders.ledger_store import HORIZON_S, MemoryBook, RocksBook, Spans, encode_key
 
 BATCH = 10_000
 

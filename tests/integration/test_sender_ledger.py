@@ -12,7 +12,8 @@ import pytest
 from hookstream.runtime.kafka import LEDGER_RETENTION_MS, TopicSpec, ensure_topics, new_producer
 from hookstream.runtime.settings import KafkaSettings
 from schemas.commands import command_id_for
-from senders.ledger import HORIZON_S, Ledger, part_key, topic_retention
+from senders.ledger import Ledger, part_key, topic_retention
+from senders.ledger_store import HORIZON_S
 
 pytestmark = pytest.mark.integration
 

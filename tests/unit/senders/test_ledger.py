@@ -9,17 +9,8 @@ from pathlib import Path
 import pytest
 
 from schemas.commands import command_id_for
-from senders.ledger import (
-    DAY_S,
-    Book,
-    MemoryBook,
-    RocksBook,
-    Spans,
-    _parse,
-    encode_key,
-    open_book,
-    part_key,
-)
+from senders.ledger import _parse, part_key
+from senders.ledger_store import DAY_S, Book, MemoryBook, RocksBook, Spans, encode_key, open_book
 
 H_S = 8 * DAY_S
 H_MS = H_S * 1000
