@@ -25,14 +25,20 @@ from senders.metrics import SenderMetrics
 
 PAGE = "1001"
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-COMMAND = OutboundCommand(
-    command_id=command_id_for("evt-logs", 0),
-    page_id=PAGE,
-    recipient_id="u",
-    conversation_id=f"{PAGE}:u",
-    created_at_ms=int(time.time() * 1000),
-    message={"text": "hi"},
-)
+COMMAND_ID = command_id_for("evt-logs", 0)
+
+
+def outbound_record() -> Record:
+    """A command planned just now (its age counts against the sender's max reply age)."""
+    command = OutboundCommand(
+        command_id=COMMAND_ID,
+        page_id=PAGE,
+        recipient_id="u",
+        conversation_id=f"{PAGE}:u",
+        created_at_ms=int(time.time() * 1000),
+        message={"text": "hi"},
+    )
+    return Record(command.encode(), parse_traceparent(TRACE))
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ def lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, dict[str, Any]]]:
 async def test_failed_retried_and_dead_lettered_calls_name_their_trace(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    record = Record(COMMAND.encode(), parse_traceparent(TRACE))
+    record = outbound_record()
     with caplog.at_level(logging.INFO):
         assert await deliverer(fail=True).deliver(record)  # type: ignore[arg-type]
     logged = lines(caplog)
@@ -113,15 +119,15 @@ async def test_failed_retried_and_dead_lettered_calls_name_their_trace(
     named = {name for name, fields in logged if fields.get("trace_id") == trace_id}
     assert {"send_api_call_failed", "send_retry", "command_dead_lettered"} <= named
     failed = next(fields for name, fields in logged if name == "send_api_call_failed")
-    assert failed["command_id"] == COMMAND.command_id and failed["attempt"] == 1
+    assert failed["command_id"] == COMMAND_ID and failed["attempt"] == 1
     assert failed["error"] == "Send API down" and failed["outcome"] != "ok"
     dead = next(fields for name, fields in logged if name == "command_dead_lettered")
-    assert dead["command_id"] == COMMAND.command_id
+    assert dead["command_id"] == COMMAND_ID
     assert "send_api_call" not in {name for name, _ in logged}  # successes: DEBUG only
 
 
 async def test_a_successful_call_logs_only_at_debug(caplog: pytest.LogCaptureFixture) -> None:
-    record = Record(COMMAND.encode(), parse_traceparent(TRACE))
+    record = outbound_record()
     with caplog.at_level(logging.INFO):
         assert await deliverer(fail=False).deliver(record)  # type: ignore[arg-type]
     assert caplog.records == []
